@@ -1,0 +1,41 @@
+#include "core/errc.h"
+
+#include <cerrno>
+
+namespace synchmess {
+
+int to_errno(Errc e) noexcept {
+  switch (e) {
+    case Errc::bad_descriptor: return EBADF;
+    case Errc::message_too_big:
+    case Errc::storage_full:
+    case Errc::delay_pending:
+    case Errc::not_permitted:
+    case Errc::unknown_request: return EPERM;
+    case Errc::bad_address: return EFAULT;
+    case Errc::interrupted: return EINTR;
+    case Errc::shutting_down: return ESHUTDOWN;
+    case Errc::out_of_memory: return ENOMEM;
+    case Errc::invalid_argument: return EINVAL;
+  }
+  return EIO;
+}
+
+std::string_view describe(Errc e) noexcept {
+  switch (e) {
+    case Errc::bad_descriptor: return "descriptor out of range";
+    case Errc::message_too_big: return "message larger than max_message_size";
+    case Errc::storage_full: return "group storage limit reached";
+    case Errc::delay_pending: return "delayed messages pending";
+    case Errc::not_permitted: return "operation not permitted";
+    case Errc::unknown_request: return "unknown request";
+    case Errc::bad_address: return "bad address";
+    case Errc::interrupted: return "interrupted";
+    case Errc::shutting_down: return "shutting down";
+    case Errc::out_of_memory: return "out of memory";
+    case Errc::invalid_argument: return "invalid argument";
+  }
+  return "unknown error";
+}
+
+}  // namespace synchmess

@@ -1,0 +1,81 @@
+#include "core/group.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+namespace synchmess {
+
+Group::Group(boost::asio::any_io_executor executor, const Limits& limits, GroupOptions options)
+    : descriptor_(options.descriptor),
+      limits_(limits),
+      listener_(options.listener),
+      queue_(options.reserve_nodes),
+      delays_(std::move(executor), *this) {}
+
+Group::~Group() { delays_.shutdown(); }
+
+bool Group::reserve(std::size_t bytes) noexcept {
+  const std::size_t limit = limits_.max_storage_size.load(std::memory_order_relaxed);
+  std::size_t used = stored_.load(std::memory_order_relaxed);
+  do {
+    if (bytes > limit || used > limit - bytes) return false;
+  } while (!stored_.compare_exchange_weak(used, used + bytes, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed));
+  return true;
+}
+
+void Group::release(std::size_t bytes) noexcept {
+  stored_.fetch_sub(bytes, std::memory_order_acq_rel);
+}
+
+Result<std::size_t> Group::send(std::span<const std::byte> bytes) {
+  if (bytes.size() > limits_.max_message_size.load(std::memory_order_relaxed))
+    return fail(Errc::message_too_big);
+  if (bytes.empty()) return 0;
+  if (!reserve(bytes.size())) return fail(Errc::storage_full);
+  MessagePtr m = Message::create(bytes);
+  if (!m) {
+    release(bytes.size());
+    return fail(Errc::out_of_memory);
+  }
+  if (delays_.delay_ms() != 0) {
+    m = delays_.defer(std::move(m));
+    if (!m) return bytes.size();
+  }
+  if (MessagePtr back = queue_.push(std::move(m))) {
+    release(back->size());
+    return fail(Errc::out_of_memory);
+  }
+  published();
+  return bytes.size();
+}
+
+MessagePtr Group::receive() noexcept {
+  MessagePtr m = queue_.pop();
+  if (m) release(m->size());
+  return m;
+}
+
+std::size_t Group::receive_into(std::span<std::byte> out) noexcept {
+  MessagePtr m = receive();
+  if (!m) return 0;
+  std::size_t n = std::min(out.size(), m->size());
+  if (n > 0) std::memcpy(out.data(), m->data(), n);
+  return n;
+}
+
+MessagePtr Group::publish(MessagePtr m) noexcept { return queue_.push(std::move(m)); }
+
+void Group::published() noexcept {
+  if (listener_ != nullptr) listener_->on_readable(*this);
+}
+
+void Group::discarded(std::size_t bytes) noexcept { release(bytes); }
+
+void Group::shutdown() {
+  barrier_.shutdown();
+  delays_.shutdown();
+}
+
+}  // namespace synchmess

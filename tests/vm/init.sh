@@ -1,0 +1,195 @@
+#!/bin/busybox sh
+# tests/vm/init.sh - /init of the VM harness guest (busybox ash, PID 1).
+#
+# Loads fuse.ko then cuse.ko, mounts proc, sysfs and devtmpfs, starts the
+# daemon under test with --transport=cuse --foreground, waits (bounded) for
+# /dev/synch/synchmess, then either runs one program (VM_MODE=run) or the
+# CUSE suite (VM_MODE=suite).  Ends by printing SYNCHMESS-VM-EXIT=<status>
+# and powering off; if anything goes wrong before that, PID 1 exits, the
+# kernel panics (panic=-1 reboots, QEMU runs with -no-reboot) and the host
+# reports a missing marker.  /vm/config (written by tests/vm/run) sets VM_*
+# variables, the program's argv with `set --`, and vm_program_env.
+
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+mkdir -p /dev/shm /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t devpts devpts /dev/pts
+
+. /vm/config
+
+# uptime_ds: seconds since boot, in tenths.
+uptime_ds() {
+  read -r up _ </proc/uptime
+  echo $(( ${up%.*} * 10 + ${up#*.} / 10 ))
+}
+
+vm_finish() {
+  echo "SYNCHMESS-VM-EXIT=$1"
+  # Setting a tty attribute waits until the output has left the UART, so
+  # the marker is not lost at power-off.
+  stty -F /dev/console onlcr 2>/dev/null
+  sleep 0.2
+  poweroff -f
+  exit "$1"
+}
+
+for m in fuse cuse; do
+  if ! insmod /vm/modules/$m.ko; then
+    echo "vm-guest: insmod $m.ko failed"
+    vm_finish 125
+  fi
+done
+[ -c /dev/cuse ] || { echo "vm-guest: /dev/cuse missing after insmod"; vm_finish 125; }
+
+# The daemon's output goes to the console with a prefix, line by line
+# through a FIFO (so that $! is the daemon's pid).
+mkfifo /tmp/daemon.out
+while IFS= read -r line; do echo "[synchmessd] $line"; done </tmp/daemon.out &
+sed_pid=$!
+"$VM_DAEMON" --transport=cuse --foreground >/tmp/daemon.out 2>&1 </dev/null &
+daemon_pid=$!
+echo "vm-guest: started $VM_DAEMON (pid $daemon_pid)"
+
+# running PID: true while PID exists and is not a zombie.
+running() {
+  [ -r "/proc/$1/stat" ] || return 1
+  read -r _ _ state _ <"/proc/$1/stat"
+  [ "$state" != Z ]
+}
+
+# wait_master: 0 when /dev/synch/synchmess is a char device, 1 on timeout
+# (VM_DEV_WAIT seconds), 2 if the daemon exited first.
+wait_master() {
+  deadline=$(( $(uptime_ds) + VM_DEV_WAIT * 10 ))
+  while [ "$(uptime_ds)" -lt "$deadline" ]; do
+    [ -c /dev/synch/synchmess ] && return 0
+    running "$daemon_pid" || return 2
+    sleep 0.1
+  done
+  [ -c /dev/synch/synchmess ]
+}
+
+# daemon_exit_text: reap the exited daemon and say how it ended.
+daemon_exit_text() {
+  wait "$daemon_pid"
+  echo "the daemon exited with status $?"
+}
+
+t0=$(uptime_ds)
+wait_master
+ready=$?
+case $ready in
+  0) echo "vm-guest: /dev/synch/synchmess ready after $(( ($(uptime_ds) - t0) )) ds" ;;
+  1) echo "vm-guest: /dev/synch/synchmess did not appear within ${VM_DEV_WAIT} s" ;;
+  2) echo "vm-guest: /dev/synch/synchmess never appeared: $(daemon_exit_text)" ;;
+esac
+
+if [ "$VM_MODE" = run ]; then
+  [ "$ready" = 0 ] || vm_finish 125
+  cd "$VM_CWD" 2>/dev/null || cd /
+  echo "vm-guest: running $*"
+  ( vm_program_env; exec "$@" ) </dev/null
+  status=$?
+  echo "vm-guest: program exited with status $status"
+  vm_finish "$status"
+fi
+
+# ---- VM_MODE=suite ----
+passed=0
+failed=0
+pass() { echo "PASS $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
+
+# need NAME PATH...: fail NAME unless every PATH exists.
+need() {
+  name=$1; shift
+  missing=
+  for p in "$@"; do
+    [ -e "$p" ] || missing="$missing $p"
+  done
+  [ -z "$missing" ] && return 0
+  fail "$name" "missing (not built?):$missing"
+  return 1
+}
+
+# alive NAME: fail NAME unless the daemon still runs.
+alive() {
+  running "$daemon_pid" && return 0
+  fail "$1" "daemon not running ($(daemon_exit_text))"
+  return 1
+}
+
+# step NAME TIMEOUT CMD...: run CMD bounded by TIMEOUT seconds.
+step() {
+  name=$1; secs=$2; shift 2
+  echo "---- $name: $*"
+  timeout -s KILL "$secs" "$@" </dev/null
+  rc=$?
+  if [ "$rc" = 0 ]; then
+    pass "$name"
+  elif [ "$rc" = 137 ]; then
+    fail "$name" "killed after ${secs} s (timeout)"
+  else
+    fail "$name" "exit status $rc"
+  fi
+}
+
+if [ "$ready" = 0 ]; then
+  pass daemon-start
+else
+  fail daemon-start "/dev/synch/synchmess is not a char device"
+fi
+
+# (a) real char devices: master minor 0, group 1 same major minor 1, no FUSE
+# mount at /dev/synch.
+if need char-devices "$VM_DEVCHECK" && alive char-devices; then
+  step char-devices 60 "$VM_DEVCHECK" /dev/synch
+fi
+
+# (b) the integration suite over CUSE.
+if need integration "$VM_INTEGRATION" && alive integration; then
+  step integration "$VM_STEP_TIMEOUT" "$VM_INTEGRATION" --dev-dir /dev/synch --transport cuse
+fi
+
+# (c) the fsync shim: fsync-client under LD_PRELOAD must exit 0.
+if need fsync-shim "$VM_FSYNC_CLIENT" "$VM_FSYNC_SHIM" && alive fsync-shim; then
+  step fsync-shim 120 env LD_PRELOAD="$VM_FSYNC_SHIM" "$VM_FSYNC_CLIENT"
+fi
+
+# (d) SIGTERM: exit 0 within 10 s, and the master node disappears.
+echo "---- sigterm: kill -TERM $daemon_pid"
+if alive sigterm; then
+  kill -TERM "$daemon_pid"
+  ( sleep 10; kill -KILL "$daemon_pid" 2>/dev/null ) &
+  watchdog=$!
+  t0=$(uptime_ds)
+  wait "$daemon_pid"
+  rc=$?
+  took=$(( $(uptime_ds) - t0 ))
+  kill "$watchdog" 2>/dev/null
+  # devtmpfs removes the node when the CUSE channel closes; allow 3 s.
+  deadline=$(( $(uptime_ds) + 30 ))
+  while [ -e /dev/synch/synchmess ] && [ "$(uptime_ds)" -lt "$deadline" ]; do
+    sleep 0.1
+  done
+  if [ "$rc" != 0 ]; then
+    fail sigterm "daemon exit status $rc after $took ds (137 = killed after 10 s)"
+  elif [ -e /dev/synch/synchmess ]; then
+    fail sigterm "exited 0 but /dev/synch/synchmess is still there"
+  else
+    pass sigterm
+  fi
+fi
+# Let the daemon's last lines through (bounded: a child may hold the FIFO).
+( sleep 2; kill "$sed_pid" 2>/dev/null ) &
+wait "$sed_pid" 2>/dev/null
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ] && vm_finish 0
+vm_finish 1

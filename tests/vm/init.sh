@@ -26,7 +26,8 @@ mount -t devpts devpts /dev/pts
 # uptime_ds: seconds since boot, in tenths.
 uptime_ds() {
   read -r up _ </proc/uptime
-  echo $(( ${up%.*} * 10 + ${up#*.} / 10 ))
+  frac=${up#*.}
+  echo $(( ${up%.*} * 10 + ${frac%?} ))
 }
 
 vm_finish() {

@@ -52,6 +52,7 @@ while IFS=: read -r offset _; do
 done < <(LC_ALL=C grep -obUaP '\xfd\x37\x7a\x58\x5a\x00' "$vmlinuz" || true)
 [[ -n $found ]] || vm_die "no xz-compressed ELF payload found in $vmlinuz"
 
+chmod 0644 "$tmp"
 mv -f "$tmp" "$out_dir/vmlinux"
 printf '%s\n' "$source_id" >"$out_dir/vmlinux.source"
 printf '%s\n' "$out_dir/vmlinux"

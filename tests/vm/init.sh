@@ -40,19 +40,24 @@ vm_finish() {
   exit "$1"
 }
 
+# setup_failed REASON: the guest could not get to the test itself.
+setup_failed() {
+  echo "SYNCHMESS-VM-SETUP-FAILED: $1"
+  vm_finish 125
+}
+
 for m in fuse cuse; do
   if ! insmod /vm/modules/$m.ko; then
-    echo "vm-guest: insmod $m.ko failed"
-    vm_finish 125
+    setup_failed "insmod $m.ko failed"
   fi
 done
-[ -c /dev/cuse ] || { echo "vm-guest: /dev/cuse missing after insmod"; vm_finish 125; }
+[ -c /dev/cuse ] || setup_failed "/dev/cuse missing after insmod"
 
 # The daemon's output goes to the console with a prefix, line by line
 # through a FIFO (so that $! is the daemon's pid).
 mkfifo /tmp/daemon.out
 while IFS= read -r line; do echo "[synchmessd] $line"; done </tmp/daemon.out &
-sed_pid=$!
+log_pid=$!
 "$VM_DAEMON" --transport=cuse --foreground >/tmp/daemon.out 2>&1 </dev/null &
 daemon_pid=$!
 echo "vm-guest: started $VM_DAEMON (pid $daemon_pid)"
@@ -76,28 +81,33 @@ wait_master() {
   [ -c /dev/synch/synchmess ]
 }
 
-# daemon_exit_text: reap the exited daemon and say how it ended.
-daemon_exit_text() {
+# daemon_reap: reap the exited daemon; sets daemon_text to how it ended.
+daemon_reap() {
   wait "$daemon_pid"
-  echo "the daemon exited with status $?"
+  daemon_text="the daemon exited with status $?"
 }
 
 t0=$(uptime_ds)
 wait_master
 ready=$?
 case $ready in
-  0) echo "vm-guest: /dev/synch/synchmess ready after $(( ($(uptime_ds) - t0) )) ds" ;;
+  0) now=$(uptime_ds)
+     echo "vm-guest: /dev/synch/synchmess ready after $(( (now - t0) * 100 )) ms, $(( now / 10 )).$(( now % 10 )) s after boot" ;;
   1) echo "vm-guest: /dev/synch/synchmess did not appear within ${VM_DEV_WAIT} s" ;;
-  2) echo "vm-guest: /dev/synch/synchmess never appeared: $(daemon_exit_text)" ;;
+  2) daemon_reap; echo "vm-guest: /dev/synch/synchmess never appeared: $daemon_text" ;;
 esac
 
 if [ "$VM_MODE" = run ]; then
-  [ "$ready" = 0 ] || vm_finish 125
+  [ "$ready" = 0 ] || setup_failed "the daemon did not create /dev/synch/synchmess"
   cd "$VM_CWD" 2>/dev/null || cd /
   echo "vm-guest: running $*"
   ( vm_program_env; exec "$@" ) </dev/null
   status=$?
   echo "vm-guest: program exited with status $status"
+  if ! running "$daemon_pid"; then
+    daemon_reap
+    echo "vm-guest: note: $daemon_text while the program ran"
+  fi
   vm_finish "$status"
 fi
 
@@ -122,7 +132,8 @@ need() {
 # alive NAME: fail NAME unless the daemon still runs.
 alive() {
   running "$daemon_pid" && return 0
-  fail "$1" "daemon not running ($(daemon_exit_text))"
+  daemon_reap
+  fail "$1" "daemon not running ($daemon_text)"
   return 1
 }
 
@@ -188,8 +199,8 @@ if alive sigterm; then
   fi
 fi
 # Let the daemon's last lines through (bounded: a child may hold the FIFO).
-( sleep 2; kill "$sed_pid" 2>/dev/null ) &
-wait "$sed_pid" 2>/dev/null
+( sleep 2; kill "$log_pid" 2>/dev/null ) &
+wait "$log_pid" 2>/dev/null
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ] && vm_finish 0

@@ -1,0 +1,51 @@
+/*
+ * client.h - how the tests reach the daemon: the master, group devices,
+ * clocks and bounded waits.
+ *
+ * Contract: functions that take a ctx record a failure reason with
+ * sm_fail() and return -1 when something does not behave; the caller just
+ * fails the test.  All waits are bounded.  Thread-safe (no shared state).
+ */
+#ifndef SYNCHMESS_INTEGRATION_CLIENT_H
+#define SYNCHMESS_INTEGRATION_CLIENT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "harness.h"
+
+/* The master device opened O_RDONLY, or -1. */
+int sm_master_open(struct sm_ctx *ctx);
+
+/* The path IOCTL_INSTALL_GROUP must write back for desc. */
+void sm_expected_path(const struct sm_ctx *ctx, unsigned desc, char *buf,
+		      size_t size);
+
+/* Installs desc, checks the written-back path, waits (bounded) until it is
+ * accessible R_OK|W_OK and opens it O_RDWR; returns the fd or -1. */
+int sm_group_open(struct sm_ctx *ctx, unsigned desc);
+
+/* Brings a group to a known state: no delayed messages, delay 0, nobody
+ * asleep, queue drained.  0 or -1. */
+int sm_group_reset(struct sm_ctx *ctx, int fd);
+
+/* sm_group_open + sm_group_reset of the test's idx-th reserved group. */
+int sm_group_fresh(struct sm_ctx *ctx, unsigned idx);
+
+/* IOCTL_SET_SEND_DELAY with the delay passed by pointer, as the original. */
+int sm_set_delay(int fd, unsigned ms);
+
+/* Reads until a message arrives or ms elapse; returns the read() result
+ * (0 if nothing arrived in time, -1 on error). */
+ssize_t sm_read_within(int fd, void *buf, size_t size, unsigned ms);
+
+double sm_now_ms(void);
+void sm_sleep_ms(unsigned ms);
+
+/* Absolute CLOCK_REALTIME deadline ms from now (for timed joins). */
+struct timespec sm_deadline(unsigned ms);
+
+/* Fills buf with a pattern derived from seed. */
+void sm_fill(void *buf, size_t size, unsigned seed);
+
+#endif /* SYNCHMESS_INTEGRATION_CLIENT_H */

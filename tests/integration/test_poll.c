@@ -1,0 +1,176 @@
+/*
+ * test_poll.c - poll() on a group: POLLIN means "a read now returns a
+ * message"; a blocked poll wakes when a message is written, when a delayed
+ * message matures and when a flush publishes.
+ */
+#define _GNU_SOURCE
+#include "tests.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "client.h"
+
+/* How long a blocked poll may take to notice a new message. */
+#define PROMPT_MS 1000
+
+enum sm_result test_poll_empty_then_write(struct sm_ctx *ctx)
+{
+	char buf[16];
+	struct pollfd p;
+	int fd = sm_group_fresh(ctx, 0);
+
+	if (fd < 0)
+		return SM_FAIL;
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	CHECK_SYS(poll(&p, 1, 0));
+	CHECK(!(p.revents & POLLIN), "POLLIN set on an empty group (revents 0x%x)",
+	      p.revents);
+	CHECK_RET(write(fd, "hello", 5), 5);
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	CHECK_RET(poll(&p, 1, 0), 1);
+	CHECK(p.revents & POLLIN, "POLLIN not set with a message queued (revents 0x%x)",
+	      p.revents);
+	CHECK_RET(read(fd, buf, sizeof buf), 5);
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	CHECK_SYS(poll(&p, 1, 0));
+	CHECK(!(p.revents & POLLIN), "POLLIN still set after the only message was read "
+	      "(revents 0x%x)", p.revents);
+	close(fd);
+	return SM_PASS;
+out:
+	close(fd);
+	return SM_FAIL;
+}
+
+struct poller {
+	pthread_t thread;
+	int fd;
+	int ret;
+	int err;
+	short revents;
+	double returned_at;
+	atomic_int started;
+	atomic_int done;
+};
+
+static void *poller_main(void *arg)
+{
+	struct poller *p = arg;
+	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+
+	atomic_store(&p->started, 1);
+	errno = 0;
+	p->ret = poll(&pfd, 1, 5000);
+	p->err = errno;
+	p->revents = pfd.revents;
+	p->returned_at = sm_now_ms();
+	atomic_store(&p->done, 1);
+	return NULL;
+}
+
+static int start_poller(struct sm_ctx *ctx, struct poller *p, int fd)
+{
+	memset(p, 0, sizeof *p);
+	p->fd = fd;
+	atomic_init(&p->started, 0);
+	atomic_init(&p->done, 0);
+	int e = pthread_create(&p->thread, NULL, poller_main, p);
+	if (e != 0) {
+		errno = e;
+		sm_fail(ctx, 1, "pthread_create failed");
+		return -1;
+	}
+	while (!atomic_load(&p->started))
+		sm_sleep_ms(1);
+	sm_sleep_ms(200); /* let it block in poll */
+	return 0;
+}
+
+/* poll() has its own 5 s bound; 6 s is plenty. */
+static int join_poller(struct poller *p)
+{
+	double end = sm_now_ms() + 6000;
+	while (!atomic_load(&p->done) && sm_now_ms() < end)
+		sm_sleep_ms(2);
+	if (!atomic_load(&p->done))
+		return -1;
+	pthread_join(p->thread, NULL);
+	return 0;
+}
+
+/* what: 0 = a plain write, 1 = a delayed message maturing, 2 = a flush. */
+static enum sm_result poll_wakes(struct sm_ctx *ctx, int what)
+{
+	static const char *names[] = { "a write", "a delayed message maturing",
+				       "a flush" };
+	char buf[16];
+	struct poller p;
+	int started = 0, fd = sm_group_fresh(ctx, 0);
+	double t_event = 0;
+
+	if (fd < 0)
+		return SM_FAIL;
+	if (what == 1)
+		CHECK_RET(sm_set_delay(fd, 500), 0);
+	if (what == 2)
+		CHECK_RET(sm_set_delay(fd, 60000), 0);
+	if (what != 0) {
+		t_event = sm_now_ms() + (what == 1 ? 500 : 0);
+		CHECK_RET(write(fd, "hello", 5), 5);
+	}
+	if (start_poller(ctx, &p, fd) != 0)
+		goto out;
+	started = 1;
+	CHECK(!atomic_load(&p.done), "poll returned %d revents 0x%x before %s",
+	      p.ret, p.revents, names[what]);
+	if (what == 0) {
+		t_event = sm_now_ms();
+		CHECK_RET(write(fd, "hello", 5), 5);
+	} else if (what == 2) {
+		t_event = sm_now_ms();
+		CHECK_RET(ioctl(fd, IOCTL_FLUSH_DELAYED_MESSAGES), 0);
+	}
+	CHECK(join_poller(&p) == 0, "poll thread did not return");
+	started = 0;
+	CHECK(p.ret == 1 && (p.revents & POLLIN),
+	      "poll after %s returned %d revents 0x%x (%s)", names[what], p.ret,
+	      p.revents, sm_errname(p.err));
+	CHECK(p.returned_at - t_event < PROMPT_MS,
+	      "poll woke %.0f ms after %s", p.returned_at - t_event, names[what]);
+	if (what == 1)
+		CHECK(p.returned_at - t_event > -10,
+		      "poll reported POLLIN %.0f ms before the delayed message matured",
+		      t_event - p.returned_at);
+	CHECK_RET(read(fd, buf, sizeof buf), 5);
+	CHECK_RET(sm_set_delay(fd, 0), 0);
+	close(fd);
+	return SM_PASS;
+out:
+	if (started)
+		join_poller(&p);
+	sm_group_reset(ctx, fd);
+	close(fd);
+	return SM_FAIL;
+}
+
+enum sm_result test_poll_wakes_on_write(struct sm_ctx *ctx)
+{
+	return poll_wakes(ctx, 0);
+}
+
+enum sm_result test_poll_wakes_on_delayed(struct sm_ctx *ctx)
+{
+	return poll_wakes(ctx, 1);
+}
+
+enum sm_result test_poll_wakes_on_flush(struct sm_ctx *ctx)
+{
+	return poll_wakes(ctx, 2);
+}

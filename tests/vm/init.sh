@@ -141,7 +141,7 @@ alive() {
 step() {
   name=$1; secs=$2; shift 2
   echo "---- $name: $*"
-  timeout -s KILL "$secs" "$@" </dev/null
+  ( vm_program_env; exec timeout -s KILL "$secs" "$@" ) </dev/null
   rc=$?
   if [ "$rc" = 0 ]; then
     pass "$name"

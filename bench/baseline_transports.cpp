@@ -9,8 +9,8 @@
 //   message, so that is 256 messages, not 1 MiB of payload).
 // mqueue: one queue per group, "/synchmess-bench-<pid>-<N>", O_NONBLOCK,
 //   mq_msgsize = message size, mq_maxmsg 1024 (RLIMIT_MSGQUEUE raised if
-//   possible, falling back to smaller queues).  Each process mq_open()s
-//   every queue itself; that is its "install".
+//   possible), else fs.mqueue.msg_max (10 without CAP_SYS_RESOURCE).
+//   Each process mq_open()s every queue itself; that is its "install".
 // Neither has delays or flush: phase 2 writes are immediate and consumer 0
 // reads like the others.  SLEEP/AWAKE use a futex in the shared block.
 #include <fcntl.h>
@@ -22,6 +22,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -145,16 +146,18 @@ class MqueueTransport final : public Transport {
   std::string prepare() override {
     rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
     setrlimit(RLIMIT_MSGQUEUE, &unlimited);  // best effort
-    for (long maxmsg : {1024L, 256L, 64L, 10L}) {
-      std::string err = create_all(maxmsg);
+    // Above fs.mqueue.msg_max needs CAP_SYS_RESOURCE: try 1024, then the
+    // system's limit.
+    std::string err;
+    for (long maxmsg : {1024L, system_msg_max()}) {
+      err = create_all(maxmsg);
       if (err.empty()) {
         maxmsg_ = maxmsg;
         return "";
       }
       cleanup();
-      if (maxmsg == 10L) return err;
     }
-    return "unreachable";
+    return err;
   }
   std::unique_ptr<Groups> attach(ControlBlock* cb, ThreadStats* setup,
                                  std::string* error) override {
@@ -179,6 +182,15 @@ class MqueueTransport final : public Transport {
   }
 
  private:
+  static long system_msg_max() {
+    long v = 10;
+    if (std::FILE* f = std::fopen("/proc/sys/fs/mqueue/msg_max", "r")) {
+      if (std::fscanf(f, "%ld", &v) != 1) v = 10;
+      std::fclose(f);
+    }
+    return v;
+  }
+
   std::string create_all(long maxmsg) {
     for (unsigned g = 0; g < o_.groups; ++g) {
       std::string name = "/synchmess-bench-" + std::to_string(getpid()) +

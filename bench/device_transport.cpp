@@ -4,7 +4,9 @@
 // Install follows the original benchmark: open the master O_RDONLY,
 // IOCTL_INSTALL_GROUP, spin on access(device_path, R_OK|W_OK), open O_RDWR.
 // On FUSE only 8 bytes of group_t move, so an empty device_path is replaced
-// by dirname(master)/synchmessN.
+// by dirname(master)/synchmessN; so is a device_path that is still not
+// accessible after 10 s (e.g. a daemon answering "/dev/synch/..." for a
+// mount elsewhere), with a warning on stderr.
 //
 // Flush: fsync(); in auto mode an EINVAL (CUSE has no fsync) switches the
 // process to IOCTL_FLUSH_DELAYED_MESSAGES for good.
@@ -15,6 +17,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -120,6 +123,7 @@ class DeviceTransport final : public Transport {
       return nullptr;
     }
     std::vector<int> fds;
+    bool use_fallback = false;  // device_path did not work for an earlier group
     for (unsigned g = 0; g < o_.groups; ++g) {
       group_t grp;
       std::memset(&grp, 0, sizeof(grp));
@@ -133,13 +137,23 @@ class DeviceTransport final : public Transport {
         break;
       }
       setup->hist[kInstall].record(t2 - t);
+      std::string fallback =
+          dir_of(master_) + "/synchmess" + std::to_string(g + 1);
       std::string path(grp.device_path,
                        strnlen(grp.device_path, sizeof(grp.device_path)));
-      if (path.empty())
-        path = dir_of(master_) + "/synchmess" + std::to_string(g + 1);
+      if (path.empty() || use_fallback) path = fallback;
       while (access(path.c_str(), R_OK | W_OK) != 0) {
-        if (now_ns() - t2 > kAccessTimeoutNs) break;
-        sched_yield();
+        if (now_ns() - t2 <= kAccessTimeoutNs) {
+          sched_yield();
+          continue;
+        }
+        if (path == fallback) break;
+        std::fprintf(stderr,
+                     "synchmess-bench: %s never became accessible; using %s "
+                     "(and dirname(master)/synchmessN from now on)\n",
+                     path.c_str(), fallback.c_str());
+        path = fallback;
+        use_fallback = true;
       }
       int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
       std::uint64_t t3 = now_ns();

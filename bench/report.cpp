@@ -101,7 +101,7 @@ void print_target(std::FILE* out, const TargetResult& r) {
              "  messages: written {}, delivered {} (of which {} in the final "
              "drain), missing {}{}, duplicates {}, corrupt {}, unexpected {}\n",
              c.expected, c.delivered, r.drained, c.missing,
-             r.revoked_at_end ? " (revoked at the end, not lost)" : "",
+             r.revoked_at_end && c.missing ? " (revoked at the end, not lost)" : "",
              r.duplicates, r.corrupt, c.unexpected + r.out_of_range);
   fmt::print(out,
              "  full-group retries {}, write errors {}, read errors {}, other "

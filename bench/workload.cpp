@@ -77,14 +77,15 @@ std::unique_ptr<Groups> attach_and_wait(Transport& t, ControlBlock* cb,
 class Producer {
  public:
   Producer(unsigned id, Groups& g, const WorkloadOptions& o, ControlBlock* cb,
-           std::barrier<>& sync)
+           std::barrier<>& sync, bool has_delay)
       : id_(id), g_(g), o_(o), cb_(cb), st_(cb->producer[id]), sync_(sync),
-        rng_(now_ns() * (id + 1) + 0x51ED), buf_(o.message_size) {}
+        rng_(now_ns() * (id + 1) + 0x51ED), buf_(o.message_size),
+        has_delay_(has_delay) {}
 
   void run() {
     write_until(cb_->deadline1_ns, kWrite1);
     sync_.arrive_and_wait();
-    if (id_ == 0) set_delays();
+    if (id_ == 0 && has_delay_) set_delays();
     sync_.arrive_and_wait();
     std::uint64_t t = now_ns();
     int r = aborted(cb_) ? -ECANCELED : g_.sleep(0);
@@ -159,6 +160,7 @@ class Producer {
   std::barrier<>& sync_;
   Rng rng_;
   std::vector<std::byte> buf_;
+  bool has_delay_;
   std::uint64_t seq_ = 0;
 };
 
@@ -351,7 +353,8 @@ int run_producers(Transport& t, const WorkloadOptions& o, ControlBlock* cb) {
   std::barrier<> sync(std::ptrdiff_t(o.threads));
   std::vector<std::unique_ptr<Producer>> producers;
   for (unsigned i = 0; i < o.threads; ++i)
-    producers.push_back(std::make_unique<Producer>(i, *g, o, cb, sync));
+    producers.push_back(
+        std::make_unique<Producer>(i, *g, o, cb, sync, t.has_delay()));
   std::vector<std::thread> threads;
   for (auto& p : producers) threads.emplace_back([&p] { p->run(); });
   for (auto& th : threads) th.join();

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/vm/build-initramfs.sh - initramfs pieces for the VM harness (sourced
 # by ./run, bash).
 #
@@ -94,6 +95,7 @@ vm_ship() {
     return 0
   fi
   cp -L "$src" "$stage$dst"
+  vm_ship_interpreter "$stage" "$src"
   vm_is_elf "$src" || return 0
   local line lib
   local out
@@ -109,6 +111,23 @@ vm_ship() {
     mkdir -p "$stage$(dirname "$lib")"
     cp -L "$lib" "$stage$lib"
   done <<<"$out"
+}
+
+# vm_ship_interpreter STAGE FILE: for a "#!" script, ship its interpreter
+# (and, for "#!/usr/bin/env NAME", NAME from PATH), except /bin/sh, which
+# the guest's busybox provides.
+vm_ship_interpreter() {
+  local stage=$1 src=$2 line interp arg
+  [[ $(head -c 2 "$src") == '#!' ]] || return 0
+  IFS= read -r line <"$src" || true
+  read -r interp arg _ <<<"${line#\#!}"
+  [[ -n $interp && $interp != /bin/sh && -x $interp ]] || return 0
+  [[ -e $stage$interp ]] || vm_ship "$stage" "$interp" "$interp"
+  if [[ $interp == */env && -n $arg ]]; then
+    arg=$(command -v -- "$arg") || return 0
+    [[ -e $stage$arg ]] || vm_ship "$stage" "$arg" "$arg"
+  fi
+  return 0
 }
 
 # vm_quote STRING: STRING as one single-quoted POSIX shell word.

@@ -21,6 +21,7 @@ mkdir -p /dev/shm /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 mount -t devpts devpts /dev/pts
 
+# shellcheck source=/dev/null
 . /vm/config
 
 # uptime_ds: seconds since boot, in tenths.

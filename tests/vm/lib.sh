@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/vm/lib.sh - helpers shared by the VM harness scripts (sourced, bash).
 #
 # Contract: defines functions only; sets no options and runs nothing when

@@ -172,7 +172,7 @@ fi
 
 # (c) the fsync shim: fsync-client under LD_PRELOAD must exit 0.
 if need fsync-shim "$VM_FSYNC_CLIENT" "$VM_FSYNC_SHIM" && alive fsync-shim; then
-  step fsync-shim 120 env LD_PRELOAD="$VM_FSYNC_SHIM" "$VM_FSYNC_CLIENT"
+  step fsync-shim 120 env LD_PRELOAD="$VM_FSYNC_SHIM" "$VM_FSYNC_CLIENT" --dev-dir /dev/synch
 fi
 
 # (d) SIGTERM: exit 0 within 10 s, and the master node disappears.

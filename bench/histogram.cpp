@@ -58,7 +58,8 @@ std::uint64_t LogHistogram::percentile(double q) const {
   std::uint64_t seen = 0;
   for (int i = 0; i < kBuckets; ++i) {
     seen += buckets_[i];
-    if (seen >= rank) return std::min(upper_edge(i), max_);
+    if (seen >= rank)  // the last bucket is open-ended: report the max
+      return i == kBuckets - 1 ? max_ : std::min(upper_edge(i), max_);
   }
   return max_;
 }

@@ -17,6 +17,7 @@ int to_errno(Errc e) noexcept {
     case Errc::shutting_down: return ESHUTDOWN;
     case Errc::out_of_memory: return ENOMEM;
     case Errc::invalid_argument: return EINVAL;
+    case Errc::device_failed: return EIO;
   }
   return EIO;
 }
@@ -34,6 +35,7 @@ std::string_view describe(Errc e) noexcept {
     case Errc::shutting_down: return "shutting down";
     case Errc::out_of_memory: return "out of memory";
     case Errc::invalid_argument: return "invalid argument";
+    case Errc::device_failed: return "device could not be created";
   }
   return "unknown error";
 }

@@ -22,6 +22,7 @@ enum class Errc {
   shutting_down,    // the service is stopping                   -> ESHUTDOWN
   out_of_memory,    //                                           -> ENOMEM
   invalid_argument, //                                           -> EINVAL
+  device_failed,    // the device for a group could not be made  -> EIO
 };
 
 template <class T>

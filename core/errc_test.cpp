@@ -17,6 +17,7 @@ TEST(Errc, MapsToTheModulesErrnos) {
   EXPECT_EQ(to_errno(Errc::interrupted), EINTR);
   EXPECT_EQ(to_errno(Errc::out_of_memory), ENOMEM);
   EXPECT_EQ(to_errno(Errc::invalid_argument), EINVAL);
+  EXPECT_EQ(to_errno(Errc::device_failed), EIO);
   EXPECT_FALSE(describe(Errc::storage_full).empty());
 }
 

@@ -18,14 +18,14 @@ MessagePtr MessageQueue::push(MessagePtr m) noexcept {
     return m;
   }
   m.release();
-  count_.fetch_add(1, std::memory_order_release);
+  count_.fetch_add(1, std::memory_order_seq_cst);
   return nullptr;
 }
 
 MessagePtr MessageQueue::pop() noexcept {
   Message* m = nullptr;
   if (!queue_.pop(m)) return nullptr;
-  count_.fetch_sub(1, std::memory_order_release);
+  count_.fetch_sub(1, std::memory_order_seq_cst);
   return MessagePtr{m};
 }
 

@@ -1,0 +1,89 @@
+#include "cuse-group/group_device.h"
+
+#include <sys/uio.h>
+
+#include <cerrno>
+
+#include "core/ioctl_codec.h"
+#include "cuse-master/cuse_device.h"
+#include "daemon/reply.h"
+
+namespace synchmess {
+namespace {
+
+CuseGroupHost& host(fuse_req_t req) { return *static_cast<CuseGroupHost*>(CuseDevice::of(req).owner()); }
+
+// The group of the device (installed before its device was made).
+Group* group(fuse_req_t req) { return host(req).registry.find(CuseDevice::of(req).descriptor()); }
+
+void op_init_done(void* device) { static_cast<CuseDevice*>(device)->initialised(); }
+
+void op_open(fuse_req_t req, fuse_file_info* fi) {
+  if (group(req) == nullptr) {
+    Reply(req).error(ENODEV);
+    return;
+  }
+  fi->direct_io = 1;
+  fi->nonseekable = 1;
+  Reply(req).open(*fi);
+}
+
+void op_read(fuse_req_t req, size_t size, off_t, fuse_file_info*) {
+  if (Group* g = group(req))
+    host(req).requests.read(*g, Reply(req), size);
+  else
+    Reply(req).error(ENODEV);
+}
+
+void op_write(fuse_req_t req, const char* buf, size_t size, off_t, fuse_file_info*) {
+  if (Group* g = group(req))
+    host(req).requests.write(*g, Reply(req), std::as_bytes(std::span(buf, size)));
+  else
+    Reply(req).error(ENODEV);
+}
+
+void op_release(fuse_req_t req, fuse_file_info*) { Reply(req).ok(); }
+
+void op_ioctl(fuse_req_t req, int cmd, void* arg, fuse_file_info*, unsigned, const void* in,
+              size_t in_size, size_t out_size) {
+  Group* g = group(req);
+  if (g == nullptr) {
+    Reply(req).error(ENODEV);
+    return;
+  }
+  IoctlSpec spec = decode_ioctl(static_cast<std::uint32_t>(cmd));
+  if (in_size < spec.in_size || out_size < spec.out_size) {
+    iovec in_iov{arg, spec.in_size};
+    iovec out_iov{arg, spec.out_size};
+    Reply(req).ioctl_retry(std::span(&in_iov, spec.in_size ? 1 : 0),
+                           std::span(&out_iov, spec.out_size ? 1 : 0));
+    return;
+  }
+  host(req).requests.ioctl(*g, Reply(req), spec,
+                           std::as_bytes(std::span(static_cast<const char*>(in), in_size)));
+}
+
+void op_poll(fuse_req_t req, fuse_file_info*, fuse_pollhandle* ph) {
+  if (Group* g = group(req)) {
+    host(req).requests.poll(*g, Reply(req), ph);
+    return;
+  }
+  if (ph) fuse_pollhandle_destroy(ph);
+  Reply(req).error(ENODEV);
+}
+
+const cuse_lowlevel_ops group_ops = {
+    .init_done = op_init_done,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .release = op_release,
+    .ioctl = op_ioctl,
+    .poll = op_poll,
+};
+
+}  // namespace
+
+const cuse_lowlevel_ops& cuse_group_ops() noexcept { return group_ops; }
+
+}  // namespace synchmess

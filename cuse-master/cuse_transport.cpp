@@ -1,0 +1,242 @@
+#include "cuse-master/cuse_transport.h"
+
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "core/ioctl_codec.h"
+#include "cuse-group/group_device.h"
+#include "cuse-master/cuse_device.h"
+#include "daemon/log.h"
+#include "daemon/master_requests.h"
+#include "daemon/reply.h"
+#include "daemon/transports.h"
+#include "synchmess_interface.h"
+
+namespace synchmess {
+namespace {
+
+class CuseTransport final : public Transport {
+ public:
+  explicit CuseTransport(TransportContext ctx)
+      : ctx_(std::move(ctx)), master_(ctx_.registry, ctx_.limits, *this), host_{ctx_.registry, ctx_.groups} {}
+  ~CuseTransport() override { finish_stop(); }
+
+  Result<void> start(std::string& error) override;
+  void ensure_group(unsigned d, Done done) override;
+  std::string group_path(unsigned d) const override { return ctx_.dev_dir + "/synchmess" + std::to_string(d); }
+  void begin_stop() override;
+  void finish_stop() override;
+  const char* name() const noexcept override { return "cuse"; }
+
+  MasterRequests& master() { return master_; }
+
+ private:
+  struct GroupDevice {
+    std::unique_ptr<CuseDevice> device;
+    bool ready = false;
+    std::vector<Done> waiters;
+  };
+  void group_state(unsigned d, bool ready);
+
+  TransportContext ctx_;
+  MasterRequests master_;
+  CuseGroupHost host_;
+  std::string prefix_;  // devname prefix under /dev, e.g. "synch/"
+  std::unique_ptr<CuseDevice> master_device_;
+  unsigned major_ = 0;
+  std::mutex mu_;
+  std::map<unsigned, GroupDevice> groups_;
+  std::vector<std::unique_ptr<CuseDevice>> failed_;  // destroyed at stop
+  bool stopping_ = false;
+};
+
+// --- the master's operations table ---------------------------------------
+
+CuseTransport& transport(fuse_req_t req) { return *static_cast<CuseTransport*>(CuseDevice::of(req).owner()); }
+
+void op_init_done(void* device) { static_cast<CuseDevice*>(device)->initialised(); }
+void op_open(fuse_req_t req, fuse_file_info* fi) { transport(req).master().open(Reply(req), *fi); }
+void op_read(fuse_req_t req, size_t, off_t, fuse_file_info*) { Reply(req).error(EPERM); }
+void op_write(fuse_req_t req, const char*, size_t, off_t, fuse_file_info*) { Reply(req).error(EPERM); }
+void op_release(fuse_req_t req, fuse_file_info*) { Reply(req).ok(); }
+
+void op_ioctl(fuse_req_t req, int cmd, void* arg, fuse_file_info*, unsigned, const void* in,
+              size_t in_size, size_t out_size) {
+  IoctlSpec spec = decode_ioctl(static_cast<std::uint32_t>(cmd));
+  bool master_op = spec.op == IoctlOp::install_group || spec.op == IoctlOp::get_params ||
+                   spec.op == IoctlOp::set_params;
+  if (!master_op) {
+    Reply(req).error(EPERM);
+    return;
+  }
+  if (in_size < spec.in_size || out_size < spec.out_size) {
+    iovec in_iov{arg, spec.in_size};
+    iovec out_iov{arg, spec.out_size};
+    Reply(req).ioctl_retry(std::span(&in_iov, spec.in_size ? 1 : 0),
+                           std::span(&out_iov, spec.out_size ? 1 : 0));
+    return;
+  }
+  auto& master = transport(req).master();
+  if (spec.op != IoctlOp::install_group) {
+    master.ioctl(Reply(req), spec, std::as_bytes(std::span(static_cast<const char*>(in), in_size)));
+    return;
+  }
+  group_t g;
+  std::memcpy(&g, in, sizeof g);
+  master.install(Reply(req), g.descriptor, [g](Reply r, std::string path) mutable {
+    std::memset(g.device_path, 0, sizeof g.device_path);
+    std::memcpy(g.device_path, path.data(), std::min(path.size(), sizeof g.device_path - 1));
+    r.ioctl(0, std::as_bytes(std::span(&g, 1)));
+  });
+}
+
+const cuse_lowlevel_ops master_ops = {
+    .init_done = op_init_done,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .release = op_release,
+    .ioctl = op_ioctl,
+};
+
+// --- devices --------------------------------------------------------------
+
+Result<void> CuseTransport::start(std::string& error) {
+  const std::string& dir = ctx_.dev_dir;
+  if (dir == "/dev") {
+    prefix_ = "";
+  } else if (dir.rfind("/dev/", 0) == 0 && dir.size() > 5) {
+    prefix_ = dir.substr(5) + "/";
+  } else {
+    error = "with CUSE, --dev-dir must lie under /dev (the kernel names the devices), not " + dir;
+    return fail(Errc::invalid_argument);
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  int state = 0;  // 1 ready, 2 failed
+  master_device_ = std::make_unique<CuseDevice>(
+      ctx_.io, CuseDeviceOptions{.devname = prefix_ + "synchmess",
+                                 .major = 0,
+                                 .minor = 0,
+                                 .ops = &master_ops,
+                                 .owner = this,
+                                 .on_state = [&, this](bool ready) {
+                                   {
+                                     std::lock_guard lock(mu);
+                                     if (state != 0) {  // the master ended later
+                                       if (!ready) log::error("the master device went away");
+                                       return;
+                                     }
+                                     state = ready ? 1 : 2;
+                                   }
+                                   cv.notify_all();
+                                 }});
+  if (!master_device_->open(error)) return fail(Errc::device_failed);
+  std::unique_lock lock(mu);
+  if (!cv.wait_for(lock, std::chrono::seconds(10), [&] { return state != 0; })) {
+    error = "the kernel did not create the master device within 10 s";
+    return fail(Errc::device_failed);
+  }
+  if (state != 1) {
+    error = "the kernel refused the master device";
+    return fail(Errc::device_failed);
+  }
+  major_ = major(master_device_->device_number());
+  log::info("master device /dev/{}synchmess is {}:0", prefix_, major_);
+  return {};
+}
+
+void CuseTransport::ensure_group(unsigned d, Done done) {
+  std::unique_lock lock(mu_);
+  if (stopping_) {
+    lock.unlock();
+    done(fail(Errc::shutting_down));
+    return;
+  }
+  GroupDevice& gd = groups_[d];
+  if (gd.ready) {
+    lock.unlock();
+    done({});
+    return;
+  }
+  gd.waiters.push_back(std::move(done));
+  if (gd.device) return;  // being created: its state change reports us
+  gd.device = std::make_unique<CuseDevice>(
+      ctx_.io, CuseDeviceOptions{.devname = prefix_ + "synchmess" + std::to_string(d),
+                                 .major = major_,
+                                 .minor = d,
+                                 .ops = &cuse_group_ops(),
+                                 .owner = &host_,
+                                 .descriptor = d,
+                                 .on_state = [this, d](bool ready) { group_state(d, ready); }});
+  std::string error;
+  if (!gd.device->open(error)) {
+    log::error("group {}: cannot create its device: {}", d, error);
+    auto waiters = std::move(gd.waiters);
+    // Keep the failed device until shutdown (its pump may still hold it);
+    // mark it so the next install tries again with a fresh one.
+    failed_.push_back(std::move(gd.device));
+    groups_.erase(d);
+    lock.unlock();
+    for (auto& w : waiters) w(fail(Errc::device_failed));
+  }
+}
+
+void CuseTransport::group_state(unsigned d, bool ready) {
+  std::vector<Done> waiters;
+  {
+    std::lock_guard lock(mu_);
+    auto it = groups_.find(d);
+    if (it == groups_.end()) return;
+    waiters = std::move(it->second.waiters);
+    if (ready) {
+      it->second.ready = true;
+    } else {
+      log::error("group {}: device /dev/{}synchmess{} failed", d, prefix_, d);
+      failed_.push_back(std::move(it->second.device));
+      groups_.erase(it);
+    }
+  }
+  for (auto& w : waiters) w(ready ? Result<void>{} : fail(Errc::device_failed));
+}
+
+void CuseTransport::begin_stop() {
+  std::lock_guard lock(mu_);
+  stopping_ = true;
+  if (master_device_) master_device_->stop();
+  for (auto& [d, gd] : groups_)
+    if (gd.device) gd.device->stop();
+  for (auto& dev : failed_) dev->stop();
+}
+
+// After the pool stopped: answer waiters, then remove every device.
+void CuseTransport::finish_stop() {
+  std::map<unsigned, GroupDevice> groups;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    groups.swap(groups_);
+  }
+  for (auto& [d, gd] : groups)
+    for (auto& w : gd.waiters) w(fail(Errc::shutting_down));
+  groups.clear();
+  failed_.clear();
+  master_device_.reset();
+}
+
+}  // namespace
+
+std::unique_ptr<Transport> make_cuse_transport(TransportContext ctx) {
+  return std::make_unique<CuseTransport>(std::move(ctx));
+}
+
+bool cuse_available(std::string& why) { return cuse_present(why); }
+
+}  // namespace synchmess

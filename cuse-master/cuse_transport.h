@@ -1,0 +1,22 @@
+// cuse_transport.h - the SynchMess ABI as real character devices (CUSE).
+//
+// Contract: start() creates the master /dev/<dir>/synchmess with a dynamic
+// major and minor 0 and returns once it exists; ensure_group(d) creates
+// /dev/<dir>/synchmessd with the same major and minor d, once, and reports
+// every waiter when it exists.  The master answers only read-only opens and
+// IOCTL_INSTALL_GROUP (unrestricted ioctl: the full 260-byte group_t moves
+// both ways) and the parameter ioctls.  One /dev/cuse open per device, all
+// served by the service's io_context.
+// Thread safety: ensure_group from any pool thread.
+#pragma once
+
+#include <memory>
+
+#include "daemon/transport.h"
+#include "daemon/transport_context.h"
+
+namespace synchmess {
+
+std::unique_ptr<Transport> make_cuse_transport(TransportContext ctx);
+
+}  // namespace synchmess

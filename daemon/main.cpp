@@ -1,0 +1,70 @@
+// synchmessd - the SynchMess device service.  See options.h and service.h.
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "daemon/log.h"
+#include "daemon/notify.h"
+#include "daemon/options.h"
+#include "daemon/service.h"
+
+namespace {
+
+// Detaches before any thread starts: the parent waits on a pipe until the
+// child reports the master device ready (exit 0) or fails (exit 1).
+int detach(int& ready_fd) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return -1;
+  pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid > 0) {
+    ::close(p[1]);
+    char c = 0;
+    ssize_t n = ::read(p[0], &c, 1);
+    ::_exit(n == 1 ? 0 : 1);
+  }
+  ::close(p[0]);
+  ::setsid();
+  int null = ::open("/dev/null", O_RDWR);
+  if (null >= 0) {
+    ::dup2(null, STDIN_FILENO);
+    ::dup2(null, STDOUT_FILENO);
+    if (null > STDERR_FILENO) ::close(null);
+  }
+  ready_fd = p[1];
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto parsed = synchmess::parse_options(args);
+  if (!parsed.error.empty()) {
+    std::fprintf(stderr, "synchmessd: %s\n", parsed.error.c_str());
+    return 2;
+  }
+  if (parsed.options.help) {
+    std::fputs(synchmess::usage().c_str(), stdout);
+    return 0;
+  }
+  int ready_fd = -1;
+  if (!parsed.options.foreground && detach(ready_fd) != 0) {
+    std::perror("synchmessd: cannot detach");
+    return 1;
+  }
+  synchmess::Service service(parsed.options);
+  return service.run([&] {
+    synchmess::notify_ready();
+    if (ready_fd >= 0) {
+      ssize_t ignored = ::write(ready_fd, "r", 1);
+      (void)ignored;
+      ::close(ready_fd);
+      ready_fd = -1;
+    }
+  });
+}

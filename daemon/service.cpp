@@ -1,0 +1,103 @@
+#include "daemon/service.h"
+
+#include <csignal>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "core/registry.h"
+#include "core/size_limits.h"
+#include "daemon/group_requests.h"
+#include "daemon/log.h"
+#include "daemon/transports.h"
+
+namespace synchmess {
+
+struct Service::State {
+  explicit State(Options o)
+      : options(std::move(o)),
+        threads(options.threads ? options.threads
+                                : std::max(2u, std::thread::hardware_concurrency())),
+        io(static_cast<int>(threads)),
+        groups(io, options.max_groups),
+        registry(io.get_executor(), limits,
+                 {.max_groups = options.max_groups, .listener = &groups}) {
+    limits.max_message_size = options.max_message_size;
+    limits.max_storage_size = options.max_storage_size;
+  }
+
+  Options options;
+  unsigned threads;
+  boost::asio::io_context io;
+  Limits limits;
+  GroupRequests groups;
+  Registry registry;
+  std::unique_ptr<Transport> transport;
+};
+
+Service::Service(Options options) : state_(std::make_unique<State>(std::move(options))) {}
+Service::~Service() = default;
+
+int Service::run(std::function<void()> ready) {
+  State& s = *state_;
+  TransportContext ctx{s.io, s.registry, s.limits, s.groups, s.options.dev_dir};
+
+  TransportKind kind = s.options.transport;
+  std::string why;
+  if (kind == TransportKind::automatic) {
+    kind = cuse_available(why) ? TransportKind::cuse : TransportKind::fuse;
+    log::info("transport {} chosen automatically: {}", kind == TransportKind::cuse ? "cuse" : "fuse", why);
+  } else if (kind == TransportKind::cuse && !cuse_available(why)) {
+    log::error("{}; this kernel cannot serve character devices from user space: "
+               "use --transport=fuse (or auto) to serve {} as a FUSE filesystem",
+               why, s.options.dev_dir);
+    return 1;
+  }
+  s.transport = kind == TransportKind::cuse ? make_cuse_transport(ctx) : make_fuse_transport(ctx);
+
+  // Signals are handled on the io_context; block them in every thread.
+  boost::asio::signal_set signals(s.io, SIGTERM, SIGINT);
+  signals.add(SIGHUP);
+  auto guard = boost::asio::make_work_guard(s.io);
+  std::vector<std::thread> pool;
+  for (unsigned i = 0; i < s.threads; ++i) pool.emplace_back([&] { s.io.run(); });
+
+  std::string error;
+  if (auto started = s.transport->start(error); !started) {
+    log::error("cannot start the {} transport: {}", s.transport->name(), error);
+    guard.reset();
+    s.io.stop();
+    for (auto& t : pool) t.join();
+    s.transport->finish_stop();
+    return 1;
+  }
+  log::info("serving {} over {} with {} threads (max {} groups, max message {} B, storage {} B per group)",
+            s.options.dev_dir, s.transport->name(), s.threads, s.options.max_groups,
+            s.options.max_message_size, s.options.max_storage_size);
+  if (ready) ready();
+
+  std::function<void(const boost::system::error_code&, int)> on_signal;
+  on_signal = [&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {  // nothing to reload: the limits change by ioctl
+      signals.async_wait(on_signal);
+      return;
+    }
+    log::info("signal {}: stopping", sig);
+    s.transport->begin_stop();
+    s.registry.shutdown();  // sleepers get EINTR, timers stop
+    s.groups.shutdown();
+    guard.reset();
+    s.io.stop();
+  };
+  signals.async_wait(on_signal);
+  for (auto& t : pool) t.join();
+  s.transport->finish_stop();
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace synchmess

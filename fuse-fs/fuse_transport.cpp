@@ -1,0 +1,419 @@
+#include "fuse-fs/fuse_transport.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/fuse_api.h"
+#include "daemon/log.h"
+#include "daemon/master_requests.h"
+#include "daemon/reply.h"
+#include "daemon/session_pump.h"
+#include "fuse-fs/remote_write.h"
+#include "synchmess_interface.h"
+
+namespace synchmess {
+namespace {
+
+constexpr fuse_ino_t master_ino = 2;
+constexpr double forever = 86400.0;  // names and attributes never change
+
+class FuseTransport final : public Transport {
+ public:
+  explicit FuseTransport(TransportContext ctx) : ctx_(std::move(ctx)), master_(ctx_.registry, ctx_.limits, *this) {}
+  ~FuseTransport() override { finish_stop(); }
+
+  Result<void> start(std::string& error) override;
+  void ensure_group(unsigned, Done done) override { done({}); }  // files exist once installed
+  std::string group_path(unsigned d) const override { return ctx_.dev_dir + "/synchmess" + std::to_string(d); }
+  void begin_stop() override {
+    if (pump_) pump_->stop();
+  }
+  void finish_stop() override;
+  const char* name() const noexcept override { return "fuse"; }
+
+  // Request handlers, reached through the static table below.
+  static FuseTransport& of(fuse_req_t req) { return *static_cast<FuseTransport*>(fuse_req_userdata(req)); }
+  void lookup(Reply r, fuse_ino_t parent, const char* name);
+  void getattr(Reply r, fuse_ino_t ino);
+  void readdir(Reply r, fuse_ino_t ino, std::size_t size, off_t off);
+  void open(Reply r, fuse_ino_t ino, fuse_file_info* fi);
+  void read(Reply r, fuse_ino_t ino, std::size_t size);
+  void write(Reply r, fuse_ino_t ino, const char* buf, std::size_t size);
+  void fsync(Reply r, fuse_ino_t ino);
+  void ioctl(Reply r, fuse_ino_t ino, unsigned cmd, void* arg, const void* in, std::size_t in_size);
+  void poll(Reply r, fuse_ino_t ino, fuse_pollhandle* ph);
+
+ private:
+  Group* group_of(fuse_ino_t ino) const {
+    return ino > master_ino ? ctx_.registry.find(static_cast<unsigned>(ino - master_ino)) : nullptr;
+  }
+  std::optional<struct stat> stat_of(fuse_ino_t ino) const;
+  void install(Reply r, unsigned cmd, void* arg, const void* in, std::size_t in_size);
+  bool clear_stale_mount(std::string& error);
+
+  TransportContext ctx_;
+  MasterRequests master_;
+  fuse_session* session_ = nullptr;
+  bool mounted_ = false;
+  std::unique_ptr<SessionPump> pump_;
+};
+
+// --- the operations table: small forwarding functions ---------------------
+
+void op_init(void*, fuse_conn_info* conn) {
+  conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+}
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  FuseTransport::of(req).lookup(Reply(req), parent, name);
+}
+void op_forget(fuse_req_t req, fuse_ino_t, uint64_t) { Reply(req).none(); }
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  FuseTransport::of(req).getattr(Reply(req), ino);
+}
+void op_setattr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) {
+  Reply(req).error(EPERM);
+}
+void op_refuse_name(fuse_req_t req, fuse_ino_t, const char*) { Reply(req).error(EPERM); }
+void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { Reply(req).error(EPERM); }
+void op_mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { Reply(req).error(EPERM); }
+void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { Reply(req).error(EPERM); }
+void op_rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) {
+  Reply(req).error(EPERM);
+}
+void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { Reply(req).error(EPERM); }
+void op_create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) {
+  Reply(req).error(EPERM);
+}
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  FuseTransport::of(req).open(Reply(req), ino, fi);
+}
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t, fuse_file_info*) {
+  FuseTransport::of(req).read(Reply(req), ino, size);
+}
+void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t, fuse_file_info*) {
+  FuseTransport::of(req).write(Reply(req), ino, buf, size);
+}
+void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { Reply(req).ok(); }
+void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info*) { Reply(req).ok(); }
+void op_fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
+  FuseTransport::of(req).fsync(Reply(req), ino);
+}
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (ino != FUSE_ROOT_ID) {
+    Reply(req).error(ENOTDIR);
+    return;
+  }
+  Reply(req).open(*fi);
+}
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  FuseTransport::of(req).readdir(Reply(req), ino, size, off);
+}
+void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { Reply(req).ok(); }
+void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, void* arg, fuse_file_info*, unsigned,
+              const void* in, size_t in_size, size_t) {
+  FuseTransport::of(req).ioctl(Reply(req), ino, cmd, arg, in, in_size);
+}
+void op_poll(fuse_req_t req, fuse_ino_t ino, fuse_file_info*, fuse_pollhandle* ph) {
+  FuseTransport::of(req).poll(Reply(req), ino, ph);
+}
+
+const fuse_lowlevel_ops fuse_ops = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_refuse_name,
+    .rmdir = op_refuse_name,
+    .symlink = op_symlink,
+    .rename = op_rename,
+    .link = op_link,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .releasedir = op_releasedir,
+    .create = op_create,
+    .ioctl = op_ioctl,
+    .poll = op_poll,
+};
+
+// --- the handlers ---------------------------------------------------------
+
+std::optional<struct stat> FuseTransport::stat_of(fuse_ino_t ino) const {
+  struct stat st{};
+  st.st_ino = ino;
+  st.st_nlink = 1;
+  if (ino == FUSE_ROOT_ID) {
+    st.st_mode = S_IFDIR | 0755;
+    st.st_nlink = 2;
+  } else if (ino == master_ino) {
+    st.st_mode = S_IFREG | 0444;
+  } else if (group_of(ino) != nullptr) {
+    st.st_mode = S_IFREG | 0666;
+  } else {
+    return std::nullopt;
+  }
+  return st;
+}
+
+void FuseTransport::lookup(Reply r, fuse_ino_t parent, const char* name) {
+  std::string_view n(name);
+  fuse_ino_t ino = 0;
+  if (parent == FUSE_ROOT_ID && n == "synchmess") {
+    ino = master_ino;
+  } else if (parent == FUSE_ROOT_ID && n.starts_with("synchmess") && n.size() > 9 && n[9] != '0') {
+    unsigned d = 0;
+    auto digits = n.substr(9);
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), d);
+    if (ec == std::errc() && end == digits.data() + digits.size() && ctx_.registry.find(d))
+      ino = master_ino + d;
+  }
+  auto st = ino ? stat_of(ino) : std::nullopt;
+  if (!st) {
+    r.error(ENOENT);
+    return;
+  }
+  fuse_entry_param e{};
+  e.ino = ino;
+  e.attr = *st;
+  e.attr_timeout = forever;
+  e.entry_timeout = forever;
+  r.entry(e);
+}
+
+void FuseTransport::getattr(Reply r, fuse_ino_t ino) {
+  auto st = stat_of(ino);
+  if (!st)
+    r.error(ENOENT);
+  else
+    r.attr(*st, forever);
+}
+
+void FuseTransport::readdir(Reply r, fuse_ino_t ino, std::size_t size, off_t off) {
+  if (ino != FUSE_ROOT_ID) {
+    r.error(ENOTDIR);
+    return;
+  }
+  // Entry k of the listing: ".", "..", "synchmess", then installed groups.
+  std::vector<char> buf(size);
+  std::size_t used = 0;
+  unsigned max = ctx_.registry.max_groups();
+  for (off_t k = off; k < static_cast<off_t>(max) + 3; ++k) {
+    std::string name;
+    fuse_ino_t e_ino;
+    if (k == 0) { name = "."; e_ino = FUSE_ROOT_ID; }
+    else if (k == 1) { name = ".."; e_ino = FUSE_ROOT_ID; }
+    else if (k == 2) { name = "synchmess"; e_ino = master_ino; }
+    else {
+      unsigned d = static_cast<unsigned>(k - 2);
+      if (!ctx_.registry.find(d)) continue;
+      name = "synchmess" + std::to_string(d);
+      e_ino = master_ino + d;
+    }
+    struct stat st{};
+    st.st_ino = e_ino;
+    st.st_mode = k < 2 ? S_IFDIR : S_IFREG;
+    std::size_t len = fuse_add_direntry(r.get(), buf.data() + used, size - used, name.c_str(), &st, k + 1);
+    if (len > size - used) break;
+    used += len;
+  }
+  r.data(std::as_bytes(std::span(buf.data(), used)));
+}
+
+void FuseTransport::open(Reply r, fuse_ino_t ino, fuse_file_info* fi) {
+  fi->noflush = 1;
+  if (ino == master_ino) {
+    master_.open(std::move(r), *fi);
+    return;
+  }
+  if (!group_of(ino)) {
+    r.error(ino == FUSE_ROOT_ID ? EISDIR : ENOENT);
+    return;
+  }
+  fi->direct_io = 1;
+  fi->nonseekable = 1;
+  r.open(*fi);
+}
+
+void FuseTransport::read(Reply r, fuse_ino_t ino, std::size_t size) {
+  if (Group* g = group_of(ino))
+    ctx_.groups.read(*g, std::move(r), size);
+  else
+    r.error(EPERM);  // the master
+}
+
+void FuseTransport::write(Reply r, fuse_ino_t ino, const char* buf, std::size_t size) {
+  if (Group* g = group_of(ino))
+    ctx_.groups.write(*g, std::move(r), std::as_bytes(std::span(buf, size)));
+  else
+    r.error(EPERM);
+}
+
+void FuseTransport::fsync(Reply r, fuse_ino_t ino) {
+  if (Group* g = group_of(ino))
+    ctx_.groups.flush(*g, std::move(r));
+  else
+    r.error(EPERM);
+}
+
+void FuseTransport::ioctl(Reply r, fuse_ino_t ino, unsigned cmd, void* arg, const void* in,
+                          std::size_t in_size) {
+  IoctlSpec spec = decode_ioctl(cmd);
+  auto in_bytes = std::as_bytes(std::span(static_cast<const char*>(in), in_size));
+  if (ino == master_ino) {
+    if (spec.op == IoctlOp::install_group)
+      install(std::move(r), cmd, arg, in, in_size);
+    else
+      master_.ioctl(std::move(r), spec, in_bytes);
+    return;
+  }
+  if (Group* g = group_of(ino))
+    ctx_.groups.ioctl(*g, std::move(r), spec, in_bytes);
+  else
+    r.error(ENOTTY);
+}
+
+// Only the number's 8 size bytes travel: the descriptor and the first 4
+// bytes of device_path.  The full path goes by process_vm_writev, and the
+// reply carries the same 8 bytes the caller's struct now holds, because the
+// kernel copies the reply over them afterwards.
+void FuseTransport::install(Reply r, unsigned, void* arg, const void* in, std::size_t in_size) {
+  if (in_size < sizeof(unsigned)) {
+    r.error(EFAULT);
+    return;
+  }
+  unsigned d = 0;
+  std::memcpy(&d, in, sizeof d);
+  auto address = reinterpret_cast<std::uintptr_t>(arg);
+  master_.install(std::move(r), d, [address, in_size, d](Reply reply, std::string path) {
+    pid_t tid = reply.context()->pid;
+    char field[sizeof(group_t::device_path)] = {};
+    std::size_t n = std::min(path.size(), sizeof field - 1);
+    std::memcpy(field, path.data(), n);
+    auto bytes = std::as_bytes(std::span(field, n + 1));
+    if (int err = write_remote(tid, address + offsetof(group_t, device_path), bytes); err != 0) {
+      log::warn("install: cannot write the device path into process {}: {}", tid, std::strerror(err));
+      reply.error(err == EFAULT ? EFAULT : EPERM);
+      return;
+    }
+    unsigned char out[8] = {};
+    std::size_t out_size = std::min<std::size_t>(in_size, sizeof out);
+    std::memcpy(out, &d, sizeof d);
+    std::memcpy(out + sizeof d, field, out_size - sizeof d);
+    reply.ioctl(0, std::as_bytes(std::span(out, out_size)));
+  });
+}
+
+void FuseTransport::poll(Reply r, fuse_ino_t ino, fuse_pollhandle* ph) {
+  if (Group* g = group_of(ino)) {
+    ctx_.groups.poll(*g, std::move(r), ph);
+    return;
+  }
+  if (ph) fuse_pollhandle_destroy(ph);
+  r.error(EPERM);
+}
+
+// --- mount and unmount ----------------------------------------------------
+
+bool FuseTransport::clear_stale_mount(std::string& error) {
+  struct stat st{};
+  if (::stat(ctx_.dev_dir.c_str(), &st) == 0) {
+    // A live synchmess mount here means another daemon serves it.
+    std::ifstream mounts("/proc/self/mounts");
+    std::string dev, dir, type;
+    while (mounts >> dev >> dir >> type) {
+      if (dir == ctx_.dev_dir && type == "fuse.synchmess") {
+        error = ctx_.dev_dir + " is already served by another synchmessd";
+        return false;
+      }
+      mounts.ignore(4096, '\n');
+    }
+    return true;
+  }
+  if (errno == ENOTCONN || errno == ECONNABORTED) {
+    log::info("{}: removing the mount left by a daemon that died", ctx_.dev_dir);
+    if (::umount2(ctx_.dev_dir.c_str(), MNT_DETACH) != 0) {
+      error = "cannot remove the stale mount at " + ctx_.dev_dir + ": " + std::strerror(errno);
+      return false;
+    }
+    return true;
+  }
+  if (errno == ENOENT) {
+    std::string path;
+    for (std::size_t pos = 1; pos != std::string::npos;) {
+      pos = ctx_.dev_dir.find('/', pos + 1);
+      path = ctx_.dev_dir.substr(0, pos);
+      if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+        error = "cannot create " + path + ": " + std::strerror(errno);
+        return false;
+      }
+    }
+    return true;
+  }
+  error = ctx_.dev_dir + ": " + std::strerror(errno);
+  return false;
+}
+
+Result<void> FuseTransport::start(std::string& error) {
+  if (!clear_stale_mount(error)) return fail(Errc::not_permitted);
+  const char* argv[] = {"synchmessd", "-o",
+                        "allow_other,default_permissions,fsname=synchmess,subtype=synchmess"};
+  fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(argv));
+  session_ = fuse_session_new(&args, &fuse_ops, sizeof fuse_ops, this);
+  if (session_ == nullptr) {
+    error = "fuse_session_new failed";
+    return fail(Errc::out_of_memory);
+  }
+  if (fuse_session_mount(session_, ctx_.dev_dir.c_str()) != 0) {
+    error = "cannot mount a FUSE filesystem at " + ctx_.dev_dir + " (is /dev/fuse there, and are we root?)";
+    return fail(Errc::not_permitted);
+  }
+  mounted_ = true;
+  pump_ = std::make_unique<SessionPump>(ctx_.io, session_, "fuse " + ctx_.dev_dir, [this] {
+    log::warn("{}: the kernel ended the FUSE session", ctx_.dev_dir);
+  });
+  if (!pump_->start()) {
+    error = "cannot serve the FUSE session";
+    return fail(Errc::not_permitted);
+  }
+  return {};
+}
+
+void FuseTransport::finish_stop() {
+  if (pump_) {
+    pump_->stop();
+    pump_.reset();
+  }
+  if (session_ != nullptr) {
+    if (mounted_) fuse_session_unmount(session_);
+    mounted_ = false;
+    fuse_session_destroy(session_);
+    session_ = nullptr;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Transport> make_fuse_transport(TransportContext ctx) {
+  return std::make_unique<FuseTransport>(std::move(ctx));
+}
+
+}  // namespace synchmess

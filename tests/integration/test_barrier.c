@@ -43,7 +43,7 @@ static void *sleeper_main(void *arg)
 
 static unsigned settle_ms(const struct sm_ctx *ctx)
 {
-	return ctx->transport == SM_CUSE ? 1500 : 500;
+	return ctx->transport == SM_CUSE ? 2000 : 1000;
 }
 
 static int start_sleeper(struct sm_ctx *ctx, struct sleeper *s, unsigned desc)

@@ -17,8 +17,11 @@
 
 #include "client.h"
 
-/* How long a blocked poll may take to notice a new message. */
-#define PROMPT_MS 1000
+/* How long a blocked poll may take to notice a new message: well below its
+ * 5000 ms timeout (a missing notification shows as ~5000). */
+#define PROMPT_MS 2000
+/* The delay of the maturing case (the poller starts blocking ~200 ms in). */
+#define MATURE_MS 1500
 
 enum sm_result test_poll_empty_then_write(struct sm_ctx *ctx)
 {
@@ -118,11 +121,11 @@ static enum sm_result poll_wakes(struct sm_ctx *ctx, int what)
 	if (fd < 0)
 		return SM_FAIL;
 	if (what == 1)
-		CHECK_RET(sm_set_delay(fd, 500), 0);
+		CHECK_RET(sm_set_delay(fd, MATURE_MS), 0);
 	if (what == 2)
 		CHECK_RET(sm_set_delay(fd, 60000), 0);
 	if (what != 0) {
-		t_event = sm_now_ms() + (what == 1 ? 500 : 0);
+		t_event = sm_now_ms() + (what == 1 ? MATURE_MS : 0);
 		CHECK_RET(write(fd, "hello", 5), 5);
 	}
 	if (start_poller(ctx, &p, fd) != 0)

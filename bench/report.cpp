@@ -111,9 +111,11 @@ void print_target(std::FILE* out, const TargetResult& r) {
              r.exactly_once() ? "PASS" : "FAIL");
   if (r.hist[kHandoff].count())
     fmt::print(out,
-               "  hand-off: {} AWAKE calls; all {} sleepers running {} us after "
-               "the first AWAKE that woke one\n",
-               r.awake_calls, r.hist[kHandoff].count(), us(r.wake_all_ns));
+               "  hand-off: {} sleepers woken with {} AWAKE calls; all sleepers "
+               "of a round running {} us after that round's first successful "
+               "AWAKE{}\n",
+               r.hist[kHandoff].count(), r.awake_calls, us(r.wake_all_ns),
+               r.rounds > 1 ? " (worst round)" : "");
   if (r.rounds > 1) {
     std::string w, rd;
     for (auto v : r.round_write_p50) w += " " + us(v);

@@ -45,6 +45,10 @@ int Service::run(std::function<void()> ready) {
   State& s = *state_;
   TransportContext ctx{s.io, s.registry, s.limits, s.groups, s.options.dev_dir};
 
+  // Signals first: a SIGTERM during start-up must stop us cleanly too.
+  boost::asio::signal_set signals(s.io, SIGTERM, SIGINT);
+  signals.add(SIGHUP);
+
   TransportKind kind = s.options.transport;
   std::string why;
   if (kind == TransportKind::automatic) {
@@ -58,9 +62,6 @@ int Service::run(std::function<void()> ready) {
   }
   s.transport = kind == TransportKind::cuse ? make_cuse_transport(ctx) : make_fuse_transport(ctx);
 
-  // Signals are handled on the io_context; block them in every thread.
-  boost::asio::signal_set signals(s.io, SIGTERM, SIGINT);
-  signals.add(SIGHUP);
   auto guard = boost::asio::make_work_guard(s.io);
   std::vector<std::thread> pool;
   for (unsigned i = 0; i < s.threads; ++i) pool.emplace_back([&] { s.io.run(); });

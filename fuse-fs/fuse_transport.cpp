@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -334,24 +335,34 @@ void FuseTransport::poll(Reply r, fuse_ino_t ino, fuse_pollhandle* ph) {
 // --- mount and unmount ----------------------------------------------------
 
 bool FuseTransport::clear_stale_mount(std::string& error) {
-  struct stat st{};
-  if (::stat(ctx_.dev_dir.c_str(), &st) == 0) {
-    // A live synchmess mount here means another daemon serves it.
+  bool mounted = false;
+  {
     std::ifstream mounts("/proc/self/mounts");
     std::string dev, dir, type;
     while (mounts >> dev >> dir >> type) {
-      if (dir == ctx_.dev_dir && type == "fuse.synchmess") {
-        error = ctx_.dev_dir + " is already served by another synchmessd";
-        return false;
-      }
+      if (dir == ctx_.dev_dir && type == "fuse.synchmess") mounted = true;
       mounts.ignore(4096, '\n');
+    }
+  }
+  if (mounted) {
+    // statfs always reaches the daemon (stat may be answered from the
+    // attribute cache): a live one answers, a dead one gives ENOTCONN.
+    struct statfs sfs{};
+    if (::statfs(ctx_.dev_dir.c_str(), &sfs) == 0) {
+      error = ctx_.dev_dir + " is already served by another synchmessd";
+      return false;
+    }
+    log::info("{}: removing the mount left by a daemon that died ({})", ctx_.dev_dir, std::strerror(errno));
+    if (::umount2(ctx_.dev_dir.c_str(), MNT_DETACH) != 0) {
+      error = "cannot remove the stale mount at " + ctx_.dev_dir + ": " + std::strerror(errno);
+      return false;
     }
     return true;
   }
-  if (errno == ENOTCONN || errno == ECONNABORTED) {
-    log::info("{}: removing the mount left by a daemon that died", ctx_.dev_dir);
-    if (::umount2(ctx_.dev_dir.c_str(), MNT_DETACH) != 0) {
-      error = "cannot remove the stale mount at " + ctx_.dev_dir + ": " + std::strerror(errno);
+  struct stat st{};
+  if (::stat(ctx_.dev_dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      error = ctx_.dev_dir + " is not a directory";
       return false;
     }
     return true;

@@ -33,6 +33,7 @@ static const struct sm_test all_tests[] = {
 	T("master_install_efault", test_master_install_efault, 1, 10),
 	T("master_install_ebadf", test_master_install_ebadf, 0, 10),
 	T("master_install_new_and_existing", test_master_install, 1, 15),
+	T("master_install_existing_keeps_state", test_master_install_keeps_state, 1, 15),
 
 	T("group_write_too_big_eperm", test_group_write_too_big, 1, 15),
 	T("group_write_max_size", test_group_write_max, 1, 15),
@@ -52,12 +53,17 @@ static const struct sm_test all_tests[] = {
 	T("delay_fsync", test_delay_fsync, 1, 20),
 	T("delay_storage_reserved_at_write", test_delay_storage_reserved, 1, 20),
 	T("delay_back_to_zero_is_immediate", test_delay_back_to_zero, 1, 20),
+	T("delay_close_does_not_flush", test_delay_close_no_flush, 1, 20),
+	T("delay_set_bad_pointer_efault", test_delay_bad_pointer, 1, 15),
+	T("delay_uint_max_does_not_overflow", test_delay_huge, 1, 20),
+	T("delay_per_group", test_delay_per_group, 2, 20),
 
 	T("barrier_awake_counts_sleepers", test_barrier_awake_counts, 1, 20),
 	T("barrier_awake_none_returns_0", test_barrier_awake_none, 1, 15),
 	T("barrier_groups_independent", test_barrier_groups_independent, 2, 20),
 	T("barrier_signal_eintr", test_barrier_signal_eintr, 1, 20),
 	T("barrier_sigkill_sleeper", test_barrier_sigkill, 1, 20),
+	T("barrier_many_sleepers_do_not_block", test_barrier_many_sleepers, 2, 30),
 
 	T("poll_empty_then_write", test_poll_empty_then_write, 1, 15),
 	T("poll_wakes_on_write", test_poll_wakes_on_write, 1, 20),
@@ -70,6 +76,8 @@ static const struct sm_test all_tests[] = {
 	T("params_on_group_eperm", test_params_on_group, 1, 15),
 	T("params_set_nonroot_eperm", test_params_set_nonroot, 0, 15),
 
+	T("stress_delayed_flush", test_stress_delayed_flush, 8, 180),
+	T("stress_full_groups", test_stress_full_groups, 4, 180),
 	T("stress_8x8_64_groups", test_stress, MAX_NUM_GROUPS, 240),
 };
 

@@ -298,3 +298,57 @@ out:
 	close(fd);
 	return SM_FAIL;
 }
+
+/* Sleepers must not hold the daemon's request threads: with more sleepers
+ * than any sane thread pool, the group and other groups keep working, and
+ * one AWAKE wakes them all. */
+#define MANY 16
+
+enum sm_result test_barrier_many_sleepers(struct sm_ctx *ctx)
+{
+	static struct sleeper s[MANY];
+	char buf[16];
+	int started = 0, other = -1, fd = sm_group_fresh(ctx, 0);
+	double t0;
+
+	if (fd < 0)
+		return SM_FAIL;
+	other = sm_group_fresh(ctx, 1);
+	if (other < 0)
+		goto out;
+	for (; started < MANY; started++)
+		if (start_sleeper(ctx, &s[started], ctx->groups[0]) != 0)
+			goto out;
+	sm_sleep_ms(settle_ms(ctx));
+	CHECK(count_done(s, MANY) == 0, "IOCTL_SLEEP returned without AWAKE");
+
+	t0 = sm_now_ms();
+	CHECK_RET(write(fd, "a", 1), 1);
+	CHECK_RET(read(fd, buf, sizeof buf), 1);
+	CHECK_RET(write(other, "b", 1), 1);
+	CHECK_RET(read(other, buf, sizeof buf), 1);
+	CHECK_RET(ioctl(other, IOCTL_AWAKE), 0);
+	CHECK(sm_now_ms() - t0 < 2000, "with %d sleepers, 5 requests took %.0f ms",
+	      MANY, sm_now_ms() - t0);
+
+	CHECK_RET(ioctl(fd, IOCTL_AWAKE), MANY);
+	int left = wait_sleepers(s, MANY, 3000);
+	CHECK(left == 0, "%d of %d sleepers still blocked 3 s after AWAKE", left, MANY);
+	for (int i = 0; i < MANY; i++)
+		CHECK(s[i].ret == 0, "sleeper %d returned %d (%s)", i, s[i].ret,
+		      sm_errname(s[i].err));
+	for (int i = 0; i < MANY; i++)
+		close(s[i].fd);
+	close(other);
+	close(fd);
+	return SM_PASS;
+out:
+	for (int tries = 0; tries < 20 && count_done(s, started) < started; tries++) {
+		ioctl(fd, IOCTL_AWAKE);
+		sm_sleep_ms(100);
+	}
+	if (other >= 0)
+		close(other);
+	close(fd);
+	return SM_FAIL;
+}

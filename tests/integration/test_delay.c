@@ -318,3 +318,123 @@ out:
 	close(fd);
 	return SM_FAIL;
 }
+
+/* close() is not fsync: on FUSE every close sends FLUSH to the daemon, which
+ * must not publish delayed messages (the module has no flush operation). */
+enum sm_result test_delay_close_no_flush(struct sm_ctx *ctx)
+{
+	char buf[64];
+	int fd2 = -1, fd = sm_group_fresh(ctx, 0);
+
+	if (fd < 0)
+		return SM_FAIL;
+	CHECK_RET(sm_set_delay(fd, 60000), 0);
+	fd2 = sm_group_open(ctx, ctx->groups[0]);
+	if (fd2 < 0)
+		goto out;
+	CHECK_RET(write(fd2, "pending", 7), 7);
+	CHECK_SYS(close(fd2));
+	fd2 = -1;
+	sm_sleep_ms(100);
+	CHECK(read(fd, buf, sizeof buf) == 0,
+	      "closing a descriptor published a delayed message");
+	CHECK_ERR(sm_set_delay(fd, 0), EPERM); /* still pending */
+	CHECK_RET(ioctl(fd, IOCTL_REVOKE_DELAYED_MESSAGES), 0);
+	CHECK_RET(sm_set_delay(fd, 0), 0);
+	close(fd);
+	return SM_PASS;
+out:
+	if (fd2 >= 0)
+		close(fd2);
+	sm_group_reset(ctx, fd);
+	close(fd);
+	return SM_FAIL;
+}
+
+enum sm_result test_delay_bad_pointer(struct sm_ctx *ctx)
+{
+	char buf[64];
+	int fd = sm_group_fresh(ctx, 0);
+
+	if (fd < 0)
+		return SM_FAIL;
+	CHECK_ERR(ioctl(fd, IOCTL_SET_SEND_DELAY, (void *)1), EFAULT);
+	CHECK_ERR(ioctl(fd, IOCTL_SET_SEND_DELAY, (void *)0), EFAULT);
+	/* The delay did not change: writes are still immediate. */
+	CHECK_RET(write(fd, "now", 3), 3);
+	CHECK_RET(read(fd, buf, sizeof buf), 3);
+	close(fd);
+	return SM_PASS;
+out:
+	sm_group_reset(ctx, fd);
+	close(fd);
+	return SM_FAIL;
+}
+
+/* The largest delay (UINT_MAX ms, about 49.7 days) must not overflow into
+ * "now" or into the past. */
+enum sm_result test_delay_huge(struct sm_ctx *ctx)
+{
+	char buf[64];
+	int fd = sm_group_fresh(ctx, 0);
+
+	if (fd < 0)
+		return SM_FAIL;
+	CHECK_RET(sm_set_delay(fd, 0xFFFFFFFFu), 0);
+	CHECK_RET(write(fd, "later", 5), 5);
+	CHECK_ERR(sm_set_delay(fd, 0x80000000u), EPERM); /* pending */
+	sm_sleep_ms(300);
+	CHECK(read(fd, buf, sizeof buf) == 0,
+	      "a message delayed by UINT_MAX ms was published within 300 ms");
+	CHECK_RET(ioctl(fd, IOCTL_FLUSH_DELAYED_MESSAGES), 0);
+	CHECK_RET(read(fd, buf, sizeof buf), 5);
+	CHECK_RET(sm_set_delay(fd, 0x80000000u), 0);
+	CHECK_RET(write(fd, "later", 5), 5);
+	sm_sleep_ms(300);
+	CHECK(read(fd, buf, sizeof buf) == 0,
+	      "a message delayed by 2^31 ms was published within 300 ms");
+	CHECK_RET(ioctl(fd, IOCTL_REVOKE_DELAYED_MESSAGES), 0);
+	CHECK_RET(sm_set_delay(fd, 0), 0);
+	close(fd);
+	return SM_PASS;
+out:
+	sm_group_reset(ctx, fd);
+	close(fd);
+	return SM_FAIL;
+}
+
+/* The delay belongs to one group. */
+enum sm_result test_delay_per_group(struct sm_ctx *ctx)
+{
+	char buf[64];
+	int b = -1, a = sm_group_fresh(ctx, 0);
+
+	if (a < 0)
+		return SM_FAIL;
+	b = sm_group_fresh(ctx, 1);
+	if (b < 0)
+		goto out;
+	CHECK_RET(sm_set_delay(a, 60000), 0);
+	CHECK_RET(write(a, "late", 4), 4);
+	CHECK_RET(write(b, "now", 3), 3);
+	CHECK_RET(read(b, buf, sizeof buf), 3);
+	CHECK_RET(read(a, buf, sizeof buf), 0);
+	CHECK_RET(sm_set_delay(b, 0), 0); /* b has nothing pending */
+	CHECK_RET(ioctl(b, IOCTL_FLUSH_DELAYED_MESSAGES), 0);
+	CHECK_RET(read(a, buf, sizeof buf), 0); /* flushing b left a alone */
+	CHECK_RET(ioctl(b, IOCTL_REVOKE_DELAYED_MESSAGES), 0);
+	CHECK_RET(ioctl(a, IOCTL_FLUSH_DELAYED_MESSAGES), 0); /* revoking b too */
+	CHECK_RET(read(a, buf, sizeof buf), 4);
+	CHECK_RET(sm_set_delay(a, 0), 0);
+	close(a);
+	close(b);
+	return SM_PASS;
+out:
+	sm_group_reset(ctx, a);
+	close(a);
+	if (b >= 0) {
+		sm_group_reset(ctx, b);
+		close(b);
+	}
+	return SM_FAIL;
+}

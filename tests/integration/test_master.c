@@ -217,3 +217,39 @@ out:
 	close(m);
 	return SM_FAIL;
 }
+
+/* Installing an existing group again leaves its queue and delay alone. */
+enum sm_result test_master_install_keeps_state(struct sm_ctx *ctx)
+{
+	struct group_t g;
+	char buf[64];
+	int m = -1, fd = sm_group_fresh(ctx, 0);
+
+	if (fd < 0)
+		return SM_FAIL;
+	m = sm_master_open(ctx);
+	if (m < 0)
+		goto out;
+	CHECK_RET(write(fd, "kept", 4), 4);
+	CHECK_RET(sm_set_delay(fd, 60000), 0);
+	CHECK_RET(write(fd, "delayed", 7), 7);
+	memset(&g, 0, sizeof g);
+	g.descriptor = ctx->groups[0];
+	CHECK_RET(ioctl(m, IOCTL_INSTALL_GROUP, &g), 0);
+	CHECK_RET(read(fd, buf, sizeof buf), 4);
+	CHECK(memcmp(buf, "kept", 4) == 0, "queued message changed by a re-install");
+	CHECK_RET(read(fd, buf, sizeof buf), 0);
+	CHECK_ERR(sm_set_delay(fd, 0), EPERM); /* the delayed one is pending */
+	CHECK_RET(ioctl(fd, IOCTL_FLUSH_DELAYED_MESSAGES), 0);
+	CHECK_RET(read(fd, buf, sizeof buf), 7);
+	CHECK_RET(sm_set_delay(fd, 0), 0);
+	close(m);
+	close(fd);
+	return SM_PASS;
+out:
+	if (m >= 0)
+		close(m);
+	sm_group_reset(ctx, fd);
+	close(fd);
+	return SM_FAIL;
+}

@@ -209,8 +209,10 @@ static int nonroot_child(struct sm_ctx *ctx)
 		return 3;
 	snprintf(path, sizeof path, "%s/synchmess", ctx->dev_dir);
 	int m = open(path, O_RDONLY);
-	if (m < 0)
+	if (m < 0) {
+		fprintf(stderr, "# uid 65534: open(%s): %s\n", path, strerror(errno));
 		return 2;
+	}
 	errno = 0;
 	int r = ioctl(m, IOCTL_SET_PARAMS, &p);
 	if (r == -1 && errno == EPERM)
@@ -245,7 +247,8 @@ enum sm_result test_params_set_nonroot(struct sm_ctx *ctx)
 	CHECK(WIFEXITED(status), "non-root child died (status 0x%x)", status);
 	if (WEXITSTATUS(status) == 2 || WEXITSTATUS(status) == 3) {
 		snprintf(ctx->reason, sizeof ctx->reason,
-			 "uid 65534 cannot open the master (mount without allow_other?)");
+			 "uid 65534 cannot open the master (node still 0600 without "
+			 "udev, or a FUSE mount without allow_other)");
 		close(m);
 		return SM_SKIP;
 	}

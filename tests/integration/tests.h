@@ -16,6 +16,7 @@ enum sm_result test_master_ioctl_eperm(struct sm_ctx *ctx);
 enum sm_result test_master_install_efault(struct sm_ctx *ctx);
 enum sm_result test_master_install_ebadf(struct sm_ctx *ctx);
 enum sm_result test_master_install(struct sm_ctx *ctx);
+enum sm_result test_master_install_keeps_state(struct sm_ctx *ctx);
 
 /* test_group.c */
 enum sm_result test_group_write_too_big(struct sm_ctx *ctx);
@@ -37,6 +38,10 @@ enum sm_result test_delay_flush_ioctl(struct sm_ctx *ctx);
 enum sm_result test_delay_fsync(struct sm_ctx *ctx);
 enum sm_result test_delay_storage_reserved(struct sm_ctx *ctx);
 enum sm_result test_delay_back_to_zero(struct sm_ctx *ctx);
+enum sm_result test_delay_close_no_flush(struct sm_ctx *ctx);
+enum sm_result test_delay_bad_pointer(struct sm_ctx *ctx);
+enum sm_result test_delay_huge(struct sm_ctx *ctx);
+enum sm_result test_delay_per_group(struct sm_ctx *ctx);
 
 /* test_barrier.c */
 enum sm_result test_barrier_awake_counts(struct sm_ctx *ctx);
@@ -44,6 +49,7 @@ enum sm_result test_barrier_awake_none(struct sm_ctx *ctx);
 enum sm_result test_barrier_groups_independent(struct sm_ctx *ctx);
 enum sm_result test_barrier_signal_eintr(struct sm_ctx *ctx);
 enum sm_result test_barrier_sigkill(struct sm_ctx *ctx);
+enum sm_result test_barrier_many_sleepers(struct sm_ctx *ctx);
 
 /* test_poll.c */
 enum sm_result test_poll_empty_then_write(struct sm_ctx *ctx);
@@ -60,5 +66,7 @@ enum sm_result test_params_set_nonroot(struct sm_ctx *ctx);
 
 /* test_stress.c */
 enum sm_result test_stress(struct sm_ctx *ctx);
+enum sm_result test_stress_delayed_flush(struct sm_ctx *ctx);
+enum sm_result test_stress_full_groups(struct sm_ctx *ctx);
 
 #endif /* SYNCHMESS_INTEGRATION_TESTS_H */

@@ -8,6 +8,9 @@
 # takes HEAD's committed tree instead (git archive). The Debian version is
 # the one in the top-level CMakeLists.txt's project(... VERSION x.y.z).
 #
+# Exit status: 0 built and lintian-clean, 3 built but lintian complained
+# (the .debs are in OUTDIR), anything else: not built.
+#
 # Installs what the build needs from Debian when it is missing (one
 # apt-get update, then apt-get install / build-dep). Needs root for that.
 set -euo pipefail
@@ -110,7 +113,9 @@ rm -f "$outdir"/synchmess_*.deb "$outdir"/synchmess-dev_*.deb "$outdir"/synchmes
 cp "$work"/*.deb "$changes" "$work"/*.buildinfo "$outdir/"
 
 say "lintian"
-lintian --fail-on error,warning --display-info "$outdir/$(basename "$changes")" ||
-  die "lintian found errors or warnings (above)"
+if ! lintian --fail-on error,warning --display-info "$outdir/$(basename "$changes")"; then
+  say "error: lintian found errors or warnings (above)"
+  exit 3
+fi
 say "lintian: no errors, no warnings"
 ls -1 "$outdir"/*.deb

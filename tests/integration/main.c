@@ -34,6 +34,7 @@ static const struct sm_test all_tests[] = {
 	T("master_install_ebadf", test_master_install_ebadf, 0, 10),
 	T("master_install_new_and_existing", test_master_install, 1, 15),
 	T("master_install_existing_keeps_state", test_master_install_keeps_state, 1, 15),
+	T("master_install_concurrent", test_master_install_concurrent, 4, 20),
 
 	T("group_write_too_big_eperm", test_group_write_too_big, 1, 15),
 	T("group_write_max_size", test_group_write_max, 1, 15),

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -251,5 +252,98 @@ out:
 		close(m);
 	sm_group_reset(ctx, fd);
 	close(fd);
+	return SM_FAIL;
+}
+
+/* 16 threads install 4 groups at once (4 threads per descriptor, each with
+ * its own master descriptor), open them and write one message each: one
+ * queue per group must come out of it (on a fresh daemon this races the
+ * creation itself). */
+#define RACERS 16
+#define RACE_GROUPS 4
+
+struct racer {
+	pthread_t thread;
+	struct sm_ctx *ctx;
+	unsigned index;
+	int ok;
+};
+
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+	unsigned desc = r->ctx->groups[r->index % RACE_GROUPS];
+	int fd = sm_group_open(r->ctx, desc);
+	unsigned char byte = (unsigned char)r->index;
+
+	if (fd < 0)
+		return NULL;
+	if (write(fd, &byte, 1) == 1)
+		r->ok = 1;
+	else
+		sm_fail(r->ctx, 1, "racer %u: write to group %u failed", r->index, desc);
+	close(fd);
+	return NULL;
+}
+
+enum sm_result test_master_install_concurrent(struct sm_ctx *ctx)
+{
+	static struct racer racers[RACERS];
+	int fds[RACE_GROUPS], started = 0, seen[RACERS] = { 0 };
+	unsigned g;
+
+	for (g = 0; g < RACE_GROUPS; g++)
+		fds[g] = -1;
+	/* A group left by an earlier run is cleaned first (it exists, so there
+	 * is no creation race to test on it anyway). */
+	for (g = 0; g < RACE_GROUPS; g++) {
+		char path[300];
+		sm_expected_path(ctx, ctx->groups[g], path, sizeof path);
+		if (access(path, F_OK) == 0) {
+			int fd = sm_group_fresh(ctx, g);
+			if (fd < 0)
+				goto out;
+			close(fd);
+		}
+	}
+	for (; started < RACERS; started++) {
+		racers[started] = (struct racer){ .ctx = ctx, .index = (unsigned)started };
+		int e = pthread_create(&racers[started].thread, NULL, racer_main,
+				       &racers[started]);
+		CHECK(e == 0, "pthread_create: %s", strerror(e));
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(racers[i].thread, NULL); /* each bounded by the runner */
+	started = 0;
+	for (int i = 0; i < RACERS; i++)
+		CHECK(racers[i].ok, "racer %d failed", i);
+
+	for (g = 0; g < RACE_GROUPS; g++) {
+		unsigned char buf[64];
+		int count = 0;
+		ssize_t r;
+		fds[g] = sm_group_open(ctx, ctx->groups[g]);
+		if (fds[g] < 0)
+			goto out;
+		while ((r = read(fds[g], buf, sizeof buf)) > 0) {
+			CHECK(r == 1 && buf[0] < RACERS && buf[0] % RACE_GROUPS == g,
+			      "group %u delivered a stray %zd-byte message (0x%02x)",
+			      ctx->groups[g], r, buf[0]);
+			CHECK(!seen[buf[0]], "message of racer %u delivered twice", buf[0]);
+			seen[buf[0]] = 1;
+			count++;
+		}
+		CHECK_SYS(r);
+		CHECK(count == RACERS / RACE_GROUPS,
+		      "group %u holds %d of the %d messages written after concurrent "
+		      "installs", ctx->groups[g], count, RACERS / RACE_GROUPS);
+	}
+	for (g = 0; g < RACE_GROUPS; g++)
+		close(fds[g]);
+	return SM_PASS;
+out:
+	for (g = 0; g < RACE_GROUPS; g++)
+		if (fds[g] >= 0)
+			close(fds[g]);
 	return SM_FAIL;
 }

@@ -17,6 +17,7 @@ enum sm_result test_master_install_efault(struct sm_ctx *ctx);
 enum sm_result test_master_install_ebadf(struct sm_ctx *ctx);
 enum sm_result test_master_install(struct sm_ctx *ctx);
 enum sm_result test_master_install_keeps_state(struct sm_ctx *ctx);
+enum sm_result test_master_install_concurrent(struct sm_ctx *ctx);
 
 /* test_group.c */
 enum sm_result test_group_write_too_big(struct sm_ctx *ctx);

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 
@@ -39,6 +40,7 @@ bool CuseDevice::open(std::string& error) {
   const char* argv[] = {"synchmessd"};
   fuse_args args = FUSE_ARGS_INIT(1, const_cast<char**>(argv));
   session_ = cuse_lowlevel_new(&args, &ci, options_.ops, this);
+  fuse_opt_free_args(&args);
   if (session_ == nullptr) {
     error = "cuse_lowlevel_new failed";
     return false;
@@ -72,6 +74,10 @@ void CuseDevice::stop() {
 }
 
 void CuseDevice::initialised() { check_created(50); }
+
+void CuseDevice::limit(fuse_conn_info* conn) noexcept {
+  conn->max_write = std::min(conn->max_write, session_max_write);
+}
 
 // The kernel creates the device while it handles our INIT reply; on a
 // major:minor clash it drops the session instead.  Trust sysfs, not the reply.

@@ -58,6 +58,8 @@ class CuseDevice {
   dev_t device_number() const noexcept { return dev_.load(); }
 
   static CuseDevice& of(fuse_req_t req) { return *static_cast<CuseDevice*>(fuse_req_userdata(req)); }
+  // Called by the ops table's init: the session's limits (max_write).
+  static void limit(fuse_conn_info* conn) noexcept;
   // Called by the ops table's init_done: checks sysfs and the node.
   void initialised();
 

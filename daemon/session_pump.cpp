@@ -4,44 +4,51 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
+
+#include <boost/asio/buffer.hpp>
 
 #include "daemon/log.h"
 
 namespace synchmess {
 
+namespace {
+// A request header plus the largest write (the kernel refuses smaller
+// read buffers once INIT set max_write).
+constexpr std::size_t buffer_size = session_max_write + 4096;
+// sizeof(struct fuse_in_header), which libfuse does not install.
+constexpr std::size_t request_header_size = 40;
+}  // namespace
+
 SessionPump::SessionPump(boost::asio::io_context& io, fuse_session* session, std::string name,
                          std::function<void()> on_closed)
     : session_(session), name_(std::move(name)), on_closed_(std::move(on_closed)), descriptor_(io) {}
 
-SessionPump::~SessionPump() {
-  stop();
-  for (auto& b : spare_) std::free(b->mem);
-}
+SessionPump::~SessionPump() { stop(); }
 
 bool SessionPump::start() {
   int fd = fuse_session_fd(session_);
-  int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+  // The session keeps ownership of its fd: read through a duplicate.
+  int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (dup < 0) {
+    log::error("{}: cannot duplicate the session fd: {}", name_, std::strerror(errno));
+    return false;
+  }
+  int flags = ::fcntl(dup, F_GETFL);
+  if (flags < 0 || ::fcntl(dup, F_SETFL, flags | O_NONBLOCK) < 0) {
     log::error("{}: cannot make the session fd non-blocking: {}", name_, std::strerror(errno));
+    ::close(dup);
     return false;
   }
   std::lock_guard lock(mu_);
   boost::system::error_code ec;
-  // The session keeps ownership of the fd: watch a duplicate.
-  int watched = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  if (watched < 0) {
-    log::error("{}: cannot duplicate the session fd: {}", name_, std::strerror(errno));
-    return false;
-  }
-  descriptor_.assign(watched, ec);
+  descriptor_.assign(dup, ec);
   if (ec) {
-    ::close(watched);
+    ::close(dup);
     log::error("{}: cannot watch the session fd: {}", name_, ec.message());
     return false;
   }
-  arm();
+  read_next();
   return true;
 }
 
@@ -52,55 +59,50 @@ void SessionPump::stop() {
   if (descriptor_.is_open()) descriptor_.close(ec);
 }
 
-void SessionPump::arm() {
+void SessionPump::read_next() {
   if (stopped_ || closed_) return;
-  descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                         [this](const boost::system::error_code& ec) {
-                           if (!ec) on_readable();
-                         });
+  Buffer buf;
+  if (!spare_.empty()) {
+    buf = std::move(spare_.back());
+    spare_.pop_back();
+  } else {
+    buf = std::make_unique<std::byte[]>(buffer_size);
+  }
+  auto* data = buf.get();
+  descriptor_.async_read_some(
+      boost::asio::buffer(data, buffer_size),
+      [this, b = std::move(buf)](const boost::system::error_code& ec, std::size_t n) mutable {
+        on_read(std::move(b), ec, n);
+      });
 }
 
-void SessionPump::on_readable() {
-  fuse_buf* buf = take_buffer();
-  int res = fuse_session_receive_buf(session_, buf);
-  if (res == -EAGAIN || res == -EINTR) {
-    give_buffer(buf);
-    std::lock_guard lock(mu_);
-    arm();
+void SessionPump::on_read(Buffer buf, const boost::system::error_code& ec, std::size_t n) {
+  if (ec == boost::asio::error::operation_aborted) return;
+  // ENOENT: the request was interrupted before we read it; EINTR: retry.
+  bool retry = ec.value() == ENOENT || ec.value() == EINTR || ec.value() == EAGAIN;
+  if (ec && !retry) {
+    if (ec.value() != ENODEV && ec != boost::asio::error::eof)
+      log::warn("{}: session read failed: {}", name_, ec.message());
+    closed();
     return;
   }
-  if (res <= 0 || fuse_session_exited(session_)) {
-    give_buffer(buf);
-    if (res < 0) log::warn("{}: session read failed: {}", name_, std::strerror(-res));
+  if (!ec && n < request_header_size) {
+    log::error("{}: short read of {} bytes from the kernel", name_, n);
     closed();
     return;
   }
   {
     std::lock_guard lock(mu_);
-    arm();  // the next request may be served by another thread meanwhile
+    read_next();  // the next request may be served by another thread meanwhile
   }
-  fuse_session_process_buf(session_, buf);
-  give_buffer(buf);
-}
-
-fuse_buf* SessionPump::take_buffer() {
-  {
-    std::lock_guard lock(mu_);
-    if (!spare_.empty()) {
-      fuse_buf* b = spare_.back().release();
-      spare_.pop_back();
-      return b;
-    }
+  if (!ec) {
+    fuse_buf fb{};
+    fb.size = n;
+    fb.mem = buf.get();
+    fuse_session_process_buf(session_, &fb);
   }
-  auto* b = new fuse_buf{};  // libfuse allocates b->mem on first receive
-  return b;
-}
-
-void SessionPump::give_buffer(fuse_buf* b) {
-  std::unique_ptr<fuse_buf> owned(b);
-  b->flags = static_cast<fuse_buf_flags>(0);
   std::lock_guard lock(mu_);
-  spare_.push_back(std::move(owned));
+  spare_.push_back(std::move(buf));
 }
 
 void SessionPump::closed() {

@@ -1,17 +1,22 @@
 // session_pump.h - serves one fuse_session (a CUSE device or a FUSE mount)
 // from the shared Boost.Asio io_context.
 //
-// Contract: start() makes the session fd non-blocking and waits for it to
-// become readable on the io_context; each wake-up reads one request, re-arms
-// the wait at once (so another pool thread can take the next request of the
-// same session) and then processes the request, whose handlers run on that
-// thread and must not block.  When the kernel ends the session (device
-// gone, unmounted, connection aborted) on_closed runs once.  stop() cancels
-// the wait; no request is read after it returns.
-// Thread safety: start/stop from any thread; the pump serialises its own
-// wait.  Destroy it only after stop() and after the io_context stopped.
+// Contract: start() makes the session fd non-blocking and keeps exactly
+// one asynchronous read of /dev/fuse (or /dev/cuse) outstanding on the
+// io_context.  When a request arrives, the next read is started at once
+// (so another pool thread can take the next request of the same session)
+// and then the request is processed on this thread: its handlers must not
+// block.  Reads are Asio's speculative non-blocking reads, so a request
+// that arrived while no read was outstanding is never left waiting for the
+// next one.  When the kernel ends the session (device gone, unmounted,
+// connection aborted) on_closed runs once.  stop() cancels the read; no
+// request is read after it returns.
+// Memory: one receive buffer per request being read or processed, reused.
+// Thread safety: start/stop from any thread.  Destroy the pump only after
+// stop() and after the io_context stopped.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -24,6 +29,10 @@
 #include "daemon/fuse_api.h"
 
 namespace synchmess {
+
+// The largest write a session accepts (set in its INIT): a message is at
+// most 64 KiB, so 128 KiB keeps receive buffers small.
+inline constexpr unsigned session_max_write = 128 * 1024;
 
 class SessionPump {
  public:
@@ -38,10 +47,9 @@ class SessionPump {
   const std::string& name() const noexcept { return name_; }
 
  private:
-  void arm();  // needs mu_
-  void on_readable();
-  fuse_buf* take_buffer();
-  void give_buffer(fuse_buf* b);
+  using Buffer = std::unique_ptr<std::byte[]>;
+  void read_next();  // needs mu_
+  void on_read(Buffer buf, const boost::system::error_code& ec, std::size_t n);
   void closed();
 
   fuse_session* const session_;
@@ -51,7 +59,7 @@ class SessionPump {
   boost::asio::posix::stream_descriptor descriptor_;
   bool stopped_ = false;
   bool closed_ = false;
-  std::vector<std::unique_ptr<fuse_buf>> spare_;  // receive buffers to reuse
+  std::vector<Buffer> spare_;
 };
 
 }  // namespace synchmess

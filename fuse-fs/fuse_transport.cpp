@@ -74,6 +74,7 @@ class FuseTransport final : public Transport {
 
 void op_init(void*, fuse_conn_info* conn) {
   conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+  conn->max_write = std::min(conn->max_write, session_max_write);
 }
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   FuseTransport::of(req).lookup(Reply(req), parent, name);
@@ -389,6 +390,7 @@ Result<void> FuseTransport::start(std::string& error) {
                         "allow_other,default_permissions,fsname=synchmess,subtype=synchmess"};
   fuse_args args = FUSE_ARGS_INIT(3, const_cast<char**>(argv));
   session_ = fuse_session_new(&args, &fuse_ops, sizeof fuse_ops, this);
+  fuse_opt_free_args(&args);
   if (session_ == nullptr) {
     error = "fuse_session_new failed";
     return fail(Errc::out_of_memory);

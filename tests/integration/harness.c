@@ -4,7 +4,9 @@
  * The child reports "P\n", "S reason\n" or "F reason\n" on a pipe.  The
  * parent stops reading at the newline, not at EOF: a child whose threads are
  * stuck in an unanswered FUSE request cannot finish exiting, and must not
- * hang the suite.
+ * hang the suite.  For the same reason the child does not inherit the
+ * runner's stdout/stderr: its stderr goes through a pipe that the parent
+ * forwards while it waits (a stuck child must not keep a pipeline open).
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -107,21 +109,43 @@ static void run_child(const struct sm_test *t, struct sm_ctx *ctx, int fd)
 	_exit(0);
 }
 
-/* Waits for the child's report line until deadline; returns its length,
- * 0 on EOF without a line, -1 on timeout. */
-static int read_report(int fd, char *buf, size_t size, double deadline)
+/* Copies what is available on the child's stderr pipe to our stderr;
+ * returns -1 once the pipe is at EOF (or broken). */
+static int forward_err(int err_fd)
+{
+	char buf[4096];
+	ssize_t r = read(err_fd, buf, sizeof buf);
+
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (r <= 0)
+		return -1;
+	fwrite(buf, 1, (size_t)r, stderr);
+	fflush(stderr);
+	return 0;
+}
+
+/* Waits for the child's report line until deadline, forwarding its stderr;
+ * returns the line's length, 0 on EOF without a line, -1 on timeout. */
+static int read_report(int fd, int err_fd, char *buf, size_t size,
+		       double deadline)
 {
 	size_t len = 0;
 
 	for (;;) {
 		double left = deadline - mono_s();
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+				       { .fd = err_fd, .events = POLLIN } };
 		int ms = left <= 0 ? 0 : (int)(left * 1000) + 1;
-		int pr = poll(&p, 1, ms);
+		int pr = poll(p, err_fd >= 0 ? 2 : 1, ms);
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr <= 0)
 			return -1;
+		if (err_fd >= 0 && p[1].revents && forward_err(err_fd) < 0)
+			err_fd = -1;
+		if (!p[0].revents)
+			continue;
 		ssize_t r = read(fd, buf + len, size - 1 - len);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -131,6 +155,22 @@ static int read_report(int fd, char *buf, size_t size, double deadline)
 		buf[len] = '\0';
 		if (memchr(buf, '\n', len) || len == size - 1)
 			return (int)len;
+	}
+}
+
+/* After the verdict: forwards the rest of the child's stderr for at most
+ * a moment (a stuck child may never close it). */
+static void drain_err(int err_fd, double seconds)
+{
+	double end = mono_s() + seconds;
+
+	while (mono_s() < end) {
+		struct pollfd p = { .fd = err_fd, .events = POLLIN };
+		double left = end - mono_s();
+		if (poll(&p, 1, left <= 0 ? 0 : (int)(left * 1000) + 1) <= 0)
+			return;
+		if (forward_err(err_fd) < 0)
+			return;
 	}
 }
 
@@ -213,7 +253,8 @@ int sm_run(const struct sm_test *tests, size_t ntests, struct sm_ctx *proto,
 			}
 		}
 
-		if (pipe2(fds, O_CLOEXEC) != 0) {
+		int errs[2];
+		if (pipe2(fds, O_CLOEXEC) != 0 || pipe2(errs, O_CLOEXEC) != 0) {
 			perror("pipe2");
 			return failed + 1;
 		}
@@ -225,14 +266,21 @@ int sm_run(const struct sm_test *tests, size_t ntests, struct sm_ctx *proto,
 			return failed + 1;
 		}
 		if (pid == 0) {
+			int null = open("/dev/null", O_RDWR);
 			close(fds[0]);
+			close(errs[0]);
 			if (master >= 0)
 				close(master);
+			if (null < 0 || dup2(null, STDIN_FILENO) < 0 ||
+			    dup2(null, STDOUT_FILENO) < 0 ||
+			    dup2(errs[1], STDERR_FILENO) < 0)
+				_exit(4);
 			run_child(t, &ctx, fds[1]);
 		}
 		close(fds[1]);
+		close(errs[1]);
 
-		int n = read_report(fds[0], report, sizeof report,
+		int n = read_report(fds[0], errs[0], report, sizeof report,
 				    mono_s() + t->timeout_s);
 		close(fds[0]);
 		if (n < 0) {
@@ -272,6 +320,8 @@ int sm_run(const struct sm_test *tests, size_t ntests, struct sm_ctx *proto,
 					"(stuck in an unanswered request)\n",
 					t->name, (int)pid);
 		}
+		drain_err(errs[0], 0.2);
+		close(errs[0]);
 		fflush(stdout);
 		restore_params(master, &initial, t->name);
 	}

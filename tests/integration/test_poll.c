@@ -125,8 +125,13 @@ static enum sm_result poll_wakes(struct sm_ctx *ctx, int what)
 	if (what == 2)
 		CHECK_RET(sm_set_delay(fd, 60000), 0);
 	if (what != 0) {
+		struct pollfd now = { .fd = fd, .events = POLLIN };
 		t_event = sm_now_ms() + (what == 1 ? MATURE_MS : 0);
 		CHECK_RET(write(fd, "hello", 5), 5);
+		/* A pending delayed message is not readable yet. */
+		CHECK_SYS(poll(&now, 1, 0));
+		CHECK(!(now.revents & POLLIN), "POLLIN set with only a delayed "
+		      "message pending (revents 0x%x)", now.revents);
 	}
 	if (start_poller(ctx, &p, fd) != 0)
 		goto out;

@@ -2,6 +2,7 @@
 
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <condition_variable>
@@ -119,6 +120,10 @@ Result<void> CuseTransport::start(std::string& error) {
   } else {
     error = "with CUSE, --dev-dir must lie under /dev (the kernel names the devices), not " + dir;
     return fail(Errc::invalid_argument);
+  }
+  if (::access(("/dev/" + prefix_ + "synchmess").c_str(), F_OK) == 0) {
+    error = "/dev/" + prefix_ + "synchmess already exists: another synchmessd or the SynchMess kernel module serves it";
+    return fail(Errc::device_failed);
   }
   std::mutex mu;
   std::condition_variable cv;

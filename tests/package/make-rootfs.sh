@@ -14,8 +14,8 @@ suite=bookworm
 
 # systemd-sysv/udev/kmod: a booted system that loads cuse and applies the
 # udev rule. fuse3, libfuse3-3, libfmt9: what synchmess depends on, so that
-# installing the .debs later needs no network.
-include=systemd-sysv,udev,kmod,fuse3,libfuse3-3,libfmt9
+# installing the .debs later needs no network (linux-libc-dev: synchmess-dev).
+include=systemd-sysv,udev,kmod,fuse3,libfuse3-3,libfmt9,linux-libc-dev
 
 mkdir -p "$cache"
 tar_file=$cache/rootfs.tar

@@ -68,6 +68,7 @@ if [[ -x $dir/fsync-client ]]; then
   else fail fsync_wrapper_as_user "exit $?: $(tail -n 5 <<<"$out" | tr '\n' ' ')"; fi
 else fail fsync_wrapper_as_user "fsync-client was not built (copied nothing)"; fi
 
+out=
 if timeout 60 systemctl restart synchmess.service && systemctl is-active --quiet synchmess.service &&
    wait_for 10 node_is $dev/synchmess 444 &&
    out=$(as_user timeout 30 "$dir/synchmess-package-probe" $dev 3 2>&1); then
@@ -80,6 +81,7 @@ mkdir -p /run/systemd/system/synchmess.service.d
 printf '[Service]\nExecStart=\nExecStart=/usr/sbin/synchmessd --foreground --transport=fuse\n' \
   >/run/systemd/system/synchmess.service.d/fuse.conf
 systemctl daemon-reload
+out=
 if timeout 60 systemctl restart synchmess.service && systemctl is-active --quiet synchmess.service &&
    [[ $(stat -f -c %T $dev) == fuseblk || $(stat -f -c %T $dev) == fuse ]] &&
    out=$(as_user timeout 30 "$dir/synchmess-package-probe" $dev 4 2>&1); then

@@ -65,6 +65,7 @@ static const struct sm_test all_tests[] = {
 	T("barrier_signal_eintr", test_barrier_signal_eintr, 1, 20),
 	T("barrier_sigkill_sleeper", test_barrier_sigkill, 1, 20),
 	T("barrier_many_sleepers_do_not_block", test_barrier_many_sleepers, 2, 30),
+	T("barrier_signal_awake_race", test_barrier_signal_awake_race, 1, 60),
 
 	T("poll_empty_then_write", test_poll_empty_then_write, 1, 15),
 	T("poll_wakes_on_write", test_poll_wakes_on_write, 1, 20),

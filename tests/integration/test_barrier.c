@@ -352,3 +352,72 @@ out:
 	close(fd);
 	return SM_FAIL;
 }
+
+/* Signals racing AWAKE: whatever the interleaving, every sleeper returns 0
+ * or EINTR, the AWAKE counts add up to exactly the sleepers that returned 0
+ * (none counted twice, none woken uncounted), and nothing is left behind. */
+#define RACE_ROUNDS 20
+#define RACE_SLEEPERS 4
+
+enum sm_result test_barrier_signal_awake_race(struct sm_ctx *ctx)
+{
+	static struct sleeper s[RACE_SLEEPERS];
+	struct sigaction sa;
+	int started = 0, fd = sm_group_fresh(ctx, 0);
+	unsigned rnd = 12345;
+
+	if (fd < 0)
+		return SM_FAIL;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigusr1;
+	sigemptyset(&sa.sa_mask);
+	CHECK_SYS(sigaction(SIGUSR1, &sa, NULL));
+
+	for (int round = 0; round < RACE_ROUNDS; round++) {
+		long counted = 0, zeros = 0, eintr = 0;
+		for (started = 0; started < RACE_SLEEPERS; started++)
+			if (start_sleeper(ctx, &s[started], ctx->groups[0]) != 0)
+				goto out;
+		rnd = rnd * 1103515245u + 12345u;
+		sm_sleep_ms(5 + (rnd >> 16) % 40);
+		pthread_kill(s[0].thread, SIGUSR1);
+		pthread_kill(s[1].thread, SIGUSR1);
+		int r = ioctl(fd, IOCTL_AWAKE);
+		CHECK(r >= 0, "round %d: AWAKE failed (%s)", round, strerror(errno));
+		counted += r;
+		double end = sm_now_ms() + 5000;
+		while (count_done(s, RACE_SLEEPERS) < RACE_SLEEPERS &&
+		       sm_now_ms() < end) {
+			sm_sleep_ms(20);
+			r = ioctl(fd, IOCTL_AWAKE);
+			CHECK(r >= 0, "round %d: AWAKE failed (%s)", round, strerror(errno));
+			counted += r;
+		}
+		CHECK(wait_sleepers(s, RACE_SLEEPERS, 100) == 0,
+		      "round %d: sleepers still blocked after 5 s of AWAKEs", round);
+		started = 0;
+		for (int i = 0; i < RACE_SLEEPERS; i++) {
+			close(s[i].fd);
+			if (s[i].ret == 0)
+				zeros++;
+			else if (s[i].ret == -1 && s[i].err == EINTR)
+				eintr++;
+			else
+				CHECK(0, "round %d: sleeper %d returned %d (%s)", round, i,
+				      s[i].ret, sm_errname(s[i].err));
+		}
+		CHECK(counted == zeros,
+		      "round %d: AWAKE counted %ld sleepers but %ld returned 0 "
+		      "(%ld EINTR)", round, counted, zeros, eintr);
+		CHECK_RET(ioctl(fd, IOCTL_AWAKE), 0);
+	}
+	close(fd);
+	return SM_PASS;
+out:
+	for (int tries = 0; tries < 20 && count_done(s, started) < started; tries++) {
+		ioctl(fd, IOCTL_AWAKE);
+		sm_sleep_ms(100);
+	}
+	close(fd);
+	return SM_FAIL;
+}

@@ -51,6 +51,7 @@ enum sm_result test_barrier_groups_independent(struct sm_ctx *ctx);
 enum sm_result test_barrier_signal_eintr(struct sm_ctx *ctx);
 enum sm_result test_barrier_sigkill(struct sm_ctx *ctx);
 enum sm_result test_barrier_many_sleepers(struct sm_ctx *ctx);
+enum sm_result test_barrier_signal_awake_race(struct sm_ctx *ctx);
 
 /* test_poll.c */
 enum sm_result test_poll_empty_then_write(struct sm_ctx *ctx);

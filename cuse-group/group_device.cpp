@@ -53,14 +53,9 @@ void op_ioctl(fuse_req_t req, int cmd, void* arg, fuse_file_info*, unsigned, con
     return;
   }
   IoctlSpec spec = decode_ioctl(static_cast<std::uint32_t>(cmd));
-  if (in_size < spec.in_size || out_size < spec.out_size) {
-    iovec in_iov{arg, spec.in_size};
-    iovec out_iov{arg, spec.out_size};
-    Reply(req).ioctl_retry(std::span(&in_iov, spec.in_size ? 1 : 0),
-                           std::span(&out_iov, spec.out_size ? 1 : 0));
-    return;
-  }
-  host(req).requests.ioctl(*g, Reply(req), spec,
+  Reply reply(req);
+  if (CuseDevice::fetch_arguments(reply, spec, arg, in_size, out_size)) return;
+  host(req).requests.ioctl(*g, std::move(reply), spec,
                            std::as_bytes(std::span(static_cast<const char*>(in), in_size)));
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -74,6 +75,15 @@ void CuseDevice::stop() {
 }
 
 void CuseDevice::initialised() { check_created(50); }
+
+bool CuseDevice::fetch_arguments(Reply& reply, const IoctlSpec& spec, void* arg, std::size_t in_size,
+                                 std::size_t out_size) noexcept {
+  if (in_size >= spec.in_size && out_size >= spec.out_size) return false;
+  iovec in_iov{arg, spec.in_size};
+  iovec out_iov{arg, spec.out_size};
+  reply.ioctl_retry(std::span(&in_iov, spec.in_size ? 1 : 0), std::span(&out_iov, spec.out_size ? 1 : 0));
+  return true;
+}
 
 void CuseDevice::limit(fuse_conn_info* conn) noexcept {
   conn->max_write = std::min(conn->max_write, session_max_write);

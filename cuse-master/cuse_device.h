@@ -27,6 +27,8 @@
 #define FUSE_USE_VERSION 314
 #include <fuse3/cuse_lowlevel.h>
 
+#include "core/ioctl_codec.h"
+#include "daemon/reply.h"
 #include "daemon/session_pump.h"
 
 namespace synchmess {
@@ -58,6 +60,11 @@ class CuseDevice {
   dev_t device_number() const noexcept { return dev_.load(); }
 
   static CuseDevice& of(fuse_req_t req) { return *static_cast<CuseDevice*>(fuse_req_userdata(req)); }
+  // Unrestricted ioctl: when the kernel has not sent the argument bytes
+  // spec needs yet, asks for exactly those (a retry), answers `reply` and
+  // returns true; otherwise leaves `reply` unanswered and returns false.
+  static bool fetch_arguments(Reply& reply, const IoctlSpec& spec, void* arg, std::size_t in_size,
+                              std::size_t out_size) noexcept;
   // Called by the ops table's init: the session's limits (max_write).
   static void limit(fuse_conn_info* conn) noexcept;
   // Called by the ops table's init_done: checks sysfs and the node.

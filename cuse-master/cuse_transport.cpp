@@ -78,21 +78,16 @@ void op_ioctl(fuse_req_t req, int cmd, void* arg, fuse_file_info*, unsigned, con
     Reply(req).error(EPERM);
     return;
   }
-  if (in_size < spec.in_size || out_size < spec.out_size) {
-    iovec in_iov{arg, spec.in_size};
-    iovec out_iov{arg, spec.out_size};
-    Reply(req).ioctl_retry(std::span(&in_iov, spec.in_size ? 1 : 0),
-                           std::span(&out_iov, spec.out_size ? 1 : 0));
-    return;
-  }
+  Reply reply(req);
+  if (CuseDevice::fetch_arguments(reply, spec, arg, in_size, out_size)) return;
   auto& master = transport(req).master();
   if (spec.op != IoctlOp::install_group) {
-    master.ioctl(Reply(req), spec, std::as_bytes(std::span(static_cast<const char*>(in), in_size)));
+    master.ioctl(std::move(reply), spec, std::as_bytes(std::span(static_cast<const char*>(in), in_size)));
     return;
   }
   group_t g;
   std::memcpy(&g, in, sizeof g);
-  master.install(Reply(req), g.descriptor, [g](Reply r, std::string path) mutable {
+  master.install(std::move(reply), g.descriptor, [g](Reply r, std::string path) mutable {
     std::memset(g.device_path, 0, sizeof g.device_path);
     std::memcpy(g.device_path, path.data(), std::min(path.size(), sizeof g.device_path - 1));
     r.ioctl(0, std::as_bytes(std::span(&g, 1)));

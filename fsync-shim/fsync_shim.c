@@ -5,8 +5,9 @@
  * Contract: CUSE has no fsync (the kernel answers EINVAL without asking the
  * daemon).  For an fd that is a character device with the major of the
  * synchmess master ($SYNCHMESS_DEV_DIR/synchmess, default
- * /dev/synch/synchmess) and a minor other than 0, fsync and fdatasync issue
- * IOCTL_FLUSH_DELAYED_MESSAGES instead and return its result.  Every other
+ * /dev/synch/synchmess), fsync and fdatasync issue IOCTL_FLUSH_DELAYED_MESSAGES
+ * instead and return its result: a group flushes; the master (minor 0)
+ * refuses with EPERM, as fsync on the module's master does.  Every other
  * fd goes to the next fsync/fdatasync (dlsym RTLD_NEXT) with errno as the
  * caller left it.
  *
@@ -63,13 +64,13 @@ static unsigned master_major_plus1(void)
 	return major(st.st_rdev) + 1;
 }
 
-/* 1 if fd is a synchmess group device.  Preserves errno. */
-static int is_group_device(int fd)
+/* 1 if fd is a synchmess device (master or group).  Preserves errno. */
+static int is_synchmess_device(int fd)
 {
 	int saved = errno, match = 0;
 	struct stat st;
 
-	if (fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && minor(st.st_rdev) != 0) {
+	if (fstat(fd, &st) == 0 && S_ISCHR(st.st_mode)) {
 		unsigned want = major(st.st_rdev) + 1;
 		match = atomic_load_explicit(&cached_major_plus1,
 					     memory_order_relaxed) == want;
@@ -87,7 +88,7 @@ static int is_group_device(int fd)
 
 static int shim_sync(int fd, sync_fn *real)
 {
-	if (is_group_device(fd))
+	if (is_synchmess_device(fd))
 		return ioctl(fd, IOCTL_FLUSH_DELAYED_MESSAGES);
 	pthread_once(&lookup_once, lookup_real);
 	if (!*real) {

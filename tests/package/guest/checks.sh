@@ -23,7 +23,8 @@ wait_for() {
 }
 node_is() { [[ -c $1 && $(stat -c %a "$1") == "$2" ]]; }
 service_diag() {
-  diag systemctl status --no-pager -n 20 synchmess.service
+  diag systemctl status --no-pager -n 0 synchmess.service
+  diag journalctl -b --no-pager -o short-monotonic -n 25 _SYSTEMD_UNIT=synchmess.service + SYSLOG_IDENTIFIER=synchmessd
   diag ls -la "$dev"
 }
 
@@ -50,7 +51,7 @@ else fail master_char_device_0444 "$(stat -c '%F %a' $dev/synchmess 2>&1)"; serv
 
 if out=$(as_user timeout 30 "$dir/synchmess-package-probe" $dev 7 2>&1) && node_is $dev/synchmess7 666; then
   pass user_installs_group_0666
-else fail user_installs_group_0666 "$out; $(stat -c '%F %a' $dev/synchmess7 2>&1)"; fi
+else fail user_installs_group_0666 "$out; $(stat -c '%F %a' $dev/synchmess7 2>&1)"; service_diag; fi
 
 if [[ -x $dir/synchmess-integration ]]; then
   if as_user timeout 400 "$dir/synchmess-integration" --dev-dir $dev --transport cuse >/tmp/integration.log 2>&1; then

@@ -45,6 +45,7 @@ class CuseTransport final : public Transport {
     std::vector<Done> waiters;
   };
   void group_state(unsigned d, bool ready);
+  void master_state(bool ready);
 
   TransportContext ctx_;
   MasterRequests master_;
@@ -55,6 +56,8 @@ class CuseTransport final : public Transport {
   std::mutex mu_;
   std::map<unsigned, GroupDevice> groups_;
   std::vector<std::unique_ptr<CuseDevice>> failed_;  // destroyed at stop
+  std::condition_variable master_cv_;
+  int master_state_ = 0;  // 0 starting, 1 ready, 2 failed
   bool stopping_ = false;
 };
 
@@ -120,39 +123,38 @@ Result<void> CuseTransport::start(std::string& error) {
     error = "/dev/" + prefix_ + "synchmess already exists: another synchmessd or the SynchMess kernel module serves it";
     return fail(Errc::device_failed);
   }
-  std::mutex mu;
-  std::condition_variable cv;
-  int state = 0;  // 1 ready, 2 failed
   master_device_ = std::make_unique<CuseDevice>(
       ctx_.io, CuseDeviceOptions{.devname = prefix_ + "synchmess",
                                  .major = 0,
                                  .minor = 0,
                                  .ops = &master_ops,
                                  .owner = this,
-                                 .on_state = [&, this](bool ready) {
-                                   {
-                                     std::lock_guard lock(mu);
-                                     if (state != 0) {  // the master ended later
-                                       if (!ready) log::error("the master device went away");
-                                       return;
-                                     }
-                                     state = ready ? 1 : 2;
-                                   }
-                                   cv.notify_all();
-                                 }});
+                                 .on_state = [this](bool ready) { master_state(ready); }});
   if (!master_device_->open(error)) return fail(Errc::device_failed);
-  std::unique_lock lock(mu);
-  if (!cv.wait_for(lock, std::chrono::seconds(10), [&] { return state != 0; })) {
+  std::unique_lock lock(mu_);
+  if (!master_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return master_state_ != 0; })) {
     error = "the kernel did not create the master device within 10 s";
     return fail(Errc::device_failed);
   }
-  if (state != 1) {
+  if (master_state_ != 1) {
     error = "the kernel refused the master device";
     return fail(Errc::device_failed);
   }
   major_ = major(master_device_->device_number());
   log::info("master device /dev/{}synchmess is {}:0", prefix_, major_);
   return {};
+}
+
+void CuseTransport::master_state(bool ready) {
+  {
+    std::lock_guard lock(mu_);
+    if (master_state_ != 0) {  // it was ready and the kernel ended it
+      log::error("the master device went away: new groups cannot be installed");
+      return;
+    }
+    master_state_ = ready ? 1 : 2;
+  }
+  master_cv_.notify_all();
 }
 
 void CuseTransport::ensure_group(unsigned d, Done done) {

@@ -36,8 +36,19 @@ else fail service_active "synchmess.service is $(systemctl is-active synchmess.s
 if systemctl is-enabled --quiet synchmess.service; then pass service_enabled
 else fail service_enabled "synchmess.service is $(systemctl is-enabled synchmess.service)"; fi
 
-if grep -q '^cuse ' /proc/modules && [[ -c /dev/cuse ]]; then pass cuse_loaded
-else fail cuse_loaded "cuse module not loaded or /dev/cuse missing"; fi
+# Loaded at boot through the package's modules-load.d entry (not only by
+# the daemon's own modprobe).
+if grep -q '^cuse ' /proc/modules && [[ -c /dev/cuse ]] &&
+   journalctl -b -t systemd-modules-load --no-pager | grep -q "Inserted module 'cuse'"; then
+  pass cuse_loaded_at_boot
+else
+  fail cuse_loaded_at_boot "cuse not loaded by systemd-modules-load ($(grep -c '^cuse ' /proc/modules) loaded)"
+  diag journalctl -b --no-pager -o short-monotonic -g 'cuse|modules-load'
+fi
+
+if out=$(systemd-analyze verify --man=no synchmess.service 2>&1) && [[ -z $out ]]; then pass unit_verifies
+else fail unit_verifies "systemd-analyze verify: $(tr '\n' ' ' <<<"$out")"; fi
+echo "# $(systemd-analyze security synchmess.service 2>&1 | tail -n 1)"
 
 # The unit must not get a mount namespace of its own (the FUSE transport's
 # mount has to be visible to everyone).

@@ -11,8 +11,9 @@ dev=/dev/synch
 user=nobody
 export LD_LIBRARY_PATH=$dir/lib
 
-pass() { echo "CHECK $1 PASS"; }
-fail() { local name=$1; shift; echo "CHECK $name FAIL $*"; }
+uptime() { cut -d' ' -f1 /proc/uptime; }
+pass() { echo "CHECK $1 PASS"; echo "# $1 done at $(uptime) s"; }
+fail() { local name=$1; shift; echo "CHECK $name FAIL $*"; echo "# $name done at $(uptime) s"; }
 as_user() { runuser -u "$user" -- "$@"; }
 diag() { "$@" 2>&1 | sed 's/^/# /'; }
 
@@ -28,7 +29,7 @@ service_diag() {
   diag ls -la "$dev"
 }
 
-echo "# checks start, uptime $(cut -d' ' -f1 /proc/uptime) s"
+echo "# checks start at $(uptime) s"
 
 if systemctl is-active --quiet synchmess.service; then pass service_active
 else fail service_active "synchmess.service is $(systemctl is-active synchmess.service)"; service_diag; fi
@@ -119,5 +120,5 @@ if ((rc == 0)) && [[ -z $left ]] && ! dpkg-query -W synchmess >/dev/null 2>&1; t
   pass purge_leaves_nothing
 else fail purge_leaves_nothing "apt-get exit $rc; left: $(tr '\n' ' ' <<<"$left")"; diag tail -n 20 <<<"$out"; fi
 
-echo "# checks end, uptime $(cut -d' ' -f1 /proc/uptime) s"
+echo "# checks end at $(uptime) s"
 echo SYNCHMESS-GUEST-DONE

@@ -11,11 +11,15 @@
 // next one.  When the kernel ends the session (device gone, unmounted,
 // connection aborted) on_closed runs once.  stop() cancels the read; no
 // request is read after it returns.
+// While requests keep arriving, the thread that processed one reads and
+// serves up to 8 more directly (non-blocking) before returning to the pool,
+// which saves a scheduler hop per request under load.
 // Memory: one receive buffer per request being read or processed, reused.
 // Thread safety: start/stop from any thread.  Destroy the pump only after
 // stop() and after the io_context stopped.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -51,6 +55,7 @@ class SessionPump {
   void read_next();  // needs mu_
   void on_read(Buffer buf, const boost::system::error_code& ec, std::size_t n);
   void closed();
+  void process(std::byte* data, std::size_t n);
 
   fuse_session* const session_;
   const std::string name_;
@@ -58,6 +63,8 @@ class SessionPump {
   std::mutex mu_;  // guards descriptor_, stopped_, closed_, spare_
   boost::asio::posix::stream_descriptor descriptor_;
   bool stopped_ = false;
+  std::atomic<bool> stopped_flag_{false};  // stopped_, readable without mu_
+  int direct_fd_ = -1;  // non-blocking; closed only by the destructor
   bool closed_ = false;
   std::vector<Buffer> spare_;
 };

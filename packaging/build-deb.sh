@@ -20,7 +20,7 @@ source_mode=worktree
 outdir=
 for arg in "$@"; do
   case $arg in
-    --head) source_mode=head ;;
+    --head) source_mode='head' ;;
     -*) usage ;;
     *) [[ -z $outdir ]] || usage; outdir=$arg ;;
   esac
@@ -67,6 +67,8 @@ if git -C "$repo" rev-parse --git-dir >/dev/null 2>&1; then
   if [[ $source_mode == head ]]; then
     git -C "$repo" archive --format=tar HEAD | tar -x -C "$src"
   else
+    # Deleted-but-tracked files are skipped.
+    # shellcheck disable=SC2016
     (cd "$repo" && git ls-files -z --cached --others --exclude-standard |
       xargs -0 -r sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
       tar --null -T - -cf -) | tar -x -C "$src"

@@ -24,7 +24,7 @@ mknod -m 600 "$work/dev/console" c 5 1
 declare -A seen=()
 load_order=()
 add_module() { # add_module PATH (relative to /lib/modules/KVER)
-  local path=$1 line dep deps i
+  local path=$1 line deps i
   [[ -n ${seen[$path]:-} ]] && return 0
   seen[$path]=1
   line=$(grep -m1 "^$path:" "/lib/modules/$kver/modules.dep") ||

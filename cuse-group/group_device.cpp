@@ -16,8 +16,6 @@ CuseGroupHost& host(fuse_req_t req) { return *static_cast<CuseGroupHost*>(CuseDe
 // The group of the device (installed before its device was made).
 Group* group(fuse_req_t req) { return host(req).registry.find(CuseDevice::of(req).descriptor()); }
 
-void op_init(void*, fuse_conn_info* conn) { CuseDevice::limit(conn); }
-void op_init_done(void* device) { static_cast<CuseDevice*>(device)->initialised(); }
 
 void op_open(fuse_req_t req, fuse_file_info* fi) {
   if (group(req) == nullptr) {
@@ -69,8 +67,8 @@ void op_poll(fuse_req_t req, fuse_file_info*, fuse_pollhandle* ph) {
 }
 
 const cuse_lowlevel_ops group_ops = {
-    .init = op_init,
-    .init_done = op_init_done,
+    .init = CuseDevice::on_init,
+    .init_done = CuseDevice::on_init_done,
     .open = op_open,
     .read = op_read,
     .write = op_write,

@@ -85,7 +85,9 @@ bool CuseDevice::fetch_arguments(Reply& reply, const IoctlSpec& spec, void* arg,
   return true;
 }
 
-void CuseDevice::limit(fuse_conn_info* conn) noexcept {
+void CuseDevice::on_init_done(void* device) { static_cast<CuseDevice*>(device)->initialised(); }
+
+void CuseDevice::on_init(void*, fuse_conn_info* conn) noexcept {
   conn->max_write = std::min(conn->max_write, session_max_write);
 }
 

@@ -65,12 +65,13 @@ class CuseDevice {
   // returns true; otherwise leaves `reply` unanswered and returns false.
   static bool fetch_arguments(Reply& reply, const IoctlSpec& spec, void* arg, std::size_t in_size,
                               std::size_t out_size) noexcept;
-  // Called by the ops table's init: the session's limits (max_write).
-  static void limit(fuse_conn_info* conn) noexcept;
-  // Called by the ops table's init_done: checks sysfs and the node.
-  void initialised();
+  // The init and init_done entries of every CUSE ops table: the first sets
+  // the session's limits (max_write); the second checks sysfs and the node.
+  static void on_init(void* device, fuse_conn_info* conn) noexcept;
+  static void on_init_done(void* device);
 
  private:
+  void initialised();
   void check_created(int attempts_left);
   void report(bool ready);
 

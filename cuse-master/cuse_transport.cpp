@@ -65,8 +65,6 @@ class CuseTransport final : public Transport {
 
 CuseTransport& transport(fuse_req_t req) { return *static_cast<CuseTransport*>(CuseDevice::of(req).owner()); }
 
-void op_init(void*, fuse_conn_info* conn) { CuseDevice::limit(conn); }
-void op_init_done(void* device) { static_cast<CuseDevice*>(device)->initialised(); }
 void op_open(fuse_req_t req, fuse_file_info* fi) { transport(req).master().open(Reply(req), *fi); }
 void op_read(fuse_req_t req, size_t, off_t, fuse_file_info*) { Reply(req).error(EPERM); }
 void op_write(fuse_req_t req, const char*, size_t, off_t, fuse_file_info*) { Reply(req).error(EPERM); }
@@ -98,8 +96,8 @@ void op_ioctl(fuse_req_t req, int cmd, void* arg, fuse_file_info*, unsigned, con
 }
 
 const cuse_lowlevel_ops master_ops = {
-    .init = op_init,
-    .init_done = op_init_done,
+    .init = CuseDevice::on_init,
+    .init_done = CuseDevice::on_init_done,
     .open = op_open,
     .read = op_read,
     .write = op_write,

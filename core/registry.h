@@ -50,6 +50,8 @@ class Registry {
 
   Result<Installed> install(unsigned descriptor);
   Group* find(unsigned descriptor) const noexcept;
+  // Whether install(descriptor) would accept the number (1..max_groups).
+  bool accepts(unsigned descriptor) const noexcept { return descriptor >= 1 && descriptor <= max_groups_; }
   unsigned max_groups() const noexcept { return max_groups_; }
   void shutdown();
 

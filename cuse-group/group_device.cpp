@@ -18,13 +18,10 @@ Group* group(fuse_req_t req) { return host(req).registry.find(CuseDevice::of(req
 
 
 void op_open(fuse_req_t req, fuse_file_info* fi) {
-  if (group(req) == nullptr) {
+  if (Group* g = group(req))
+    host(req).requests.open(*g, Reply(req), *fi);
+  else
     Reply(req).error(ENODEV);
-    return;
-  }
-  fi->direct_io = 1;
-  fi->nonseekable = 1;
-  Reply(req).open(*fi);
 }
 
 void op_read(fuse_req_t req, size_t size, off_t, fuse_file_info*) {
@@ -41,7 +38,12 @@ void op_write(fuse_req_t req, const char* buf, size_t size, off_t, fuse_file_inf
     Reply(req).error(ENODEV);
 }
 
-void op_release(fuse_req_t req, fuse_file_info*) { Reply(req).ok(); }
+void op_release(fuse_req_t req, fuse_file_info* fi) {
+  if (Group* g = group(req))
+    host(req).requests.release(*g, Reply(req), *fi);
+  else
+    Reply(req).ok();
+}
 
 void op_ioctl(fuse_req_t req, int cmd, void* arg, fuse_file_info*, unsigned, const void* in,
               size_t in_size, size_t out_size) {
@@ -57,9 +59,9 @@ void op_ioctl(fuse_req_t req, int cmd, void* arg, fuse_file_info*, unsigned, con
                            std::as_bytes(std::span(static_cast<const char*>(in), in_size)));
 }
 
-void op_poll(fuse_req_t req, fuse_file_info*, fuse_pollhandle* ph) {
+void op_poll(fuse_req_t req, fuse_file_info* fi, fuse_pollhandle* ph) {
   if (Group* g = group(req)) {
-    host(req).requests.poll(*g, Reply(req), ph);
+    host(req).requests.poll(*g, Reply(req), *fi, ph);
     return;
   }
   if (ph) fuse_pollhandle_destroy(ph);

@@ -147,7 +147,7 @@ void CuseTransport::master_state(bool ready) {
   {
     std::lock_guard lock(mu_);
     if (master_state_ != 0) {  // it was ready and the kernel ended it
-      log::error("the master device went away: new groups cannot be installed");
+      if (!stopping_ && ctx_.lost) ctx_.lost("the kernel ended the master device's session");
       return;
     }
     master_state_ = ready ? 1 : 2;

@@ -5,17 +5,42 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include <boost/asio/post.hpp>
 
 namespace synchmess {
 
-GroupRequests::GroupRequests(boost::asio::io_context& io, unsigned max_groups) : io_(io) {
-  pollers_.resize(static_cast<std::size_t>(max_groups) + 1);
-  for (auto& p : pollers_) p = std::make_unique<Pollers>();
+GroupRequests::GroupRequests(boost::asio::io_context& io, unsigned max_groups)
+    : io_(io), max_groups_(max_groups), pollers_(std::make_unique<std::atomic<Pollers*>[]>(max_groups + 1)) {
+  for (unsigned d = 0; d <= max_groups_; ++d) pollers_[d].store(nullptr, std::memory_order_relaxed);
 }
 
-GroupRequests::~GroupRequests() { shutdown(); }
+GroupRequests::~GroupRequests() {
+  shutdown();
+  for (unsigned d = 0; d <= max_groups_; ++d) delete pollers_[d].load();
+}
+
+void GroupRequests::open(Group&, Reply reply, fuse_file_info& fi) {
+  fi.fh = next_file_.fetch_add(1, std::memory_order_relaxed);
+  fi.direct_io = 1;
+  fi.nonseekable = 1;
+  reply.open(fi);
+}
+
+void GroupRequests::release(Group& g, Reply reply, const fuse_file_info& fi) {
+  fuse_pollhandle* ph = nullptr;
+  if (Pollers* p = pollers_[g.descriptor()].load(std::memory_order_acquire)) {
+    std::lock_guard lock(p->mu);
+    if (auto it = p->by_file.find(fi.fh); it != p->by_file.end()) {
+      ph = it->second;
+      p->by_file.erase(it);
+      poll_handles_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+  }
+  if (ph != nullptr) fuse_pollhandle_destroy(ph);
+  reply.ok();
+}
 
 void GroupRequests::read(Group& g, Reply reply, std::size_t size) {
   MessagePtr m = g.receive();
@@ -75,20 +100,27 @@ void GroupRequests::ioctl(Group& g, Reply reply, IoctlSpec spec, std::span<const
   }
 }
 
-// Order matters: the sleeper is in the table and the interrupt callback is
+// Order matters: the call is in the table and the interrupt callback is
 // registered before the barrier can complete it, so a completion never
-// races with registration on a freed request.
+// races with registration on a freed request.  After Group::sleep, only
+// our own SleepCall is touched: the table's entry for this request may
+// already be gone (completed), and the request's address may already
+// belong to another SLEEP.
 void GroupRequests::sleep(Group& g, Reply reply) {
   fuse_req_t req = reply.get();
+  auto call = std::make_shared<SleepCall>();
+  call->group = &g;
   {
     std::lock_guard lock(sleepers_mu_);
-    sleepers_[req] = Sleeper{&g, 0, false};
+    sleepers_[req] = call;
   }
   fuse_req_interrupt_func(req, &GroupRequests::on_interrupt, this);
-  Barrier::Ticket ticket = g.sleep([this, r = std::move(reply)](Result<void> res) mutable {
+  Barrier::Ticket ticket = g.sleep([this, call, r = std::move(reply)](Result<void> res) mutable {
     {
       std::lock_guard lock(sleepers_mu_);
-      sleepers_.erase(r.get());
+      call->done = true;
+      auto it = sleepers_.find(r.get());
+      if (it != sleepers_.end() && it->second == call) sleepers_.erase(it);
     }
     if (res)
       r.ioctl(0);
@@ -98,10 +130,9 @@ void GroupRequests::sleep(Group& g, Reply reply) {
   bool cancel = false;
   {
     std::lock_guard lock(sleepers_mu_);
-    auto it = sleepers_.find(req);
-    if (it == sleepers_.end()) return;  // already completed
-    it->second.ticket = ticket;
-    cancel = it->second.interrupted;
+    if (call->done) return;
+    call->ticket = ticket;
+    cancel = call->interrupted;
   }
   if (cancel) g.cancel_sleep(ticket, Errc::interrupted);
 }
@@ -115,16 +146,29 @@ void GroupRequests::interrupted(fuse_req_t req) {
   std::lock_guard lock(sleepers_mu_);
   auto it = sleepers_.find(req);
   if (it == sleepers_.end()) return;
-  if (it->second.ticket == 0) {
-    it->second.interrupted = true;  // sleep() cancels once it has the ticket
+  SleepCall& call = *it->second;
+  if (call.done) return;
+  if (call.ticket == 0) {
+    call.interrupted = true;  // sleep() cancels once it has the ticket
     return;
   }
-  Group* g = it->second.group;
-  Barrier::Ticket t = it->second.ticket;
-  boost::asio::post(io_, [g, t] { g->cancel_sleep(t, Errc::interrupted); });
+  // Tickets are never reused: a cancel that arrives after the sleeper was
+  // completed finds nothing and does nothing.
+  boost::asio::post(io_, [g = call.group, t = call.ticket] { g->cancel_sleep(t, Errc::interrupted); });
 }
 
-void GroupRequests::poll(Group& g, Reply reply, fuse_pollhandle* ph) {
+GroupRequests::Pollers& GroupRequests::pollers(unsigned descriptor) {
+  if (Pollers* p = pollers_[descriptor].load(std::memory_order_acquire)) return *p;
+  std::lock_guard lock(pollers_mu_);
+  Pollers* p = pollers_[descriptor].load(std::memory_order_acquire);
+  if (p == nullptr) {
+    p = new Pollers;
+    pollers_[descriptor].store(p, std::memory_order_release);
+  }
+  return *p;
+}
+
+void GroupRequests::poll(Group& g, Reply reply, const fuse_file_info& fi, fuse_pollhandle* ph) {
   const unsigned writable = POLLOUT | POLLWRNORM;
   const unsigned readable = POLLIN | POLLRDNORM;
   if (g.readable() || ph == nullptr) {
@@ -132,12 +176,19 @@ void GroupRequests::poll(Group& g, Reply reply, fuse_pollhandle* ph) {
     reply.poll(writable | (g.readable() ? readable : 0));
     return;
   }
-  Pollers& p = *pollers_.at(g.descriptor());
+  Pollers& p = pollers(g.descriptor());
+  fuse_pollhandle* replaced = nullptr;
   {
     std::lock_guard lock(p.mu);
-    p.handles.push_back(ph);
-    poll_handles_.fetch_add(1, std::memory_order_seq_cst);
+    auto [it, inserted] = p.by_file.try_emplace(fi.fh, ph);
+    if (inserted) {
+      poll_handles_.fetch_add(1, std::memory_order_seq_cst);
+    } else {
+      replaced = it->second;
+      it->second = ph;
+    }
   }
+  if (replaced != nullptr) fuse_pollhandle_destroy(replaced);
   // A message published between the check above and the registration
   // would have found no handle: look again now that the handle is visible.
   bool now = g.readable();
@@ -151,28 +202,32 @@ void GroupRequests::on_readable(Group& g) noexcept {
 }
 
 void GroupRequests::notify_pollers(unsigned descriptor) noexcept {
-  std::vector<fuse_pollhandle*> handles;
+  Pollers* p = pollers_[descriptor].load(std::memory_order_acquire);
+  if (p == nullptr) return;
+  std::unordered_map<std::uint64_t, fuse_pollhandle*> handles;
   {
-    Pollers& p = *pollers_[descriptor];
-    std::lock_guard lock(p.mu);
-    handles.swap(p.handles);
-    poll_handles_.fetch_sub(static_cast<int>(handles.size()), std::memory_order_seq_cst);
+    std::lock_guard lock(p->mu);
+    if (p->by_file.empty()) return;
+    handles.swap(p->by_file);
+    poll_handles_.fetch_sub(static_cast<long>(handles.size()), std::memory_order_seq_cst);
   }
-  for (fuse_pollhandle* ph : handles) {
+  for (auto [fh, ph] : handles) {
     fuse_lowlevel_notify_poll(ph);
     fuse_pollhandle_destroy(ph);
   }
 }
 
 void GroupRequests::shutdown() noexcept {
-  for (std::size_t d = 0; d < pollers_.size(); ++d) {
-    std::vector<fuse_pollhandle*> handles;
+  for (unsigned d = 0; d <= max_groups_; ++d) {
+    Pollers* p = pollers_[d].load(std::memory_order_acquire);
+    if (p == nullptr) continue;
+    std::unordered_map<std::uint64_t, fuse_pollhandle*> handles;
     {
-      std::lock_guard lock(pollers_[d]->mu);
-      handles.swap(pollers_[d]->handles);
-      poll_handles_.fetch_sub(static_cast<int>(handles.size()));
+      std::lock_guard lock(p->mu);
+      handles.swap(p->by_file);
+      poll_handles_.fetch_sub(static_cast<long>(handles.size()));
     }
-    for (fuse_pollhandle* ph : handles) fuse_pollhandle_destroy(ph);
+    for (auto [fh, ph] : handles) fuse_pollhandle_destroy(ph);
   }
 }
 

@@ -1,7 +1,9 @@
 // group_requests.h - the group operations of both transports, in one place.
 //
 // Contract: each method answers its Reply exactly once, now or later, with
-// the results of ../shared/abi.md:
+// the results of the ABI (docs/abi.md):
+//  - open: gives the open file an id of its own (fi.fh) and direct I/O;
+//    release forgets the file (its poll handle is destroyed).
 //  - read: the oldest message, at most `size` bytes of it; the rest of the
 //    message is consumed too.  0 bytes when the group is empty.
 //  - write: the message whole, or EPERM (too big, group full).
@@ -12,18 +14,23 @@
 //    is gone and AWAKE does not count it.  Master-only and unknown numbers
 //    fail EPERM.
 //  - poll: POLLIN when a message is readable; POLLOUT always (a write never
-//    blocks).  A poller is notified when a message becomes readable.
+//    blocks).  A poller is notified when a message becomes readable.  At
+//    most one poll handle is kept per open file: a new poll replaces (and
+//    destroys) the file's previous handle, so memory is bounded by the
+//    number of open files whatever the number of polls.
+// Sleepers: each SLEEP is tracked by an object of its own (SleepCall), never
+// by the fuse_req_t alone, whose address libfuse recycles once answered.
 // Thread safety: every method may run on any pool thread at once.  The
 // interrupt callback only records and posts; the owner of the reply answers.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <unordered_map>
-#include <vector>
 
 #include <boost/asio/io_context.hpp>
 
@@ -41,37 +48,53 @@ class GroupRequests final : public GroupListener {
   GroupRequests(const GroupRequests&) = delete;
   GroupRequests& operator=(const GroupRequests&) = delete;
 
+  void open(Group& g, Reply reply, fuse_file_info& fi);
+  void release(Group& g, Reply reply, const fuse_file_info& fi);
   void read(Group& g, Reply reply, std::size_t size);
   void write(Group& g, Reply reply, std::span<const std::byte> bytes);
   void flush(Group& g, Reply reply);
   void ioctl(Group& g, Reply reply, IoctlSpec spec, std::span<const std::byte> in);
-  void poll(Group& g, Reply reply, fuse_pollhandle* ph);
+  void poll(Group& g, Reply reply, const fuse_file_info& fi, fuse_pollhandle* ph);
 
   void on_readable(Group& g) noexcept override;
   // Drops every registered poll handle (pollers get no further wake-ups).
   void shutdown() noexcept;
 
+  // Poll handles held now, in all groups (for tests and statistics).
+  std::size_t poll_handles() const noexcept { return static_cast<std::size_t>(poll_handles_.load()); }
+
  private:
-  struct Sleeper {
+  // One SLEEP request.  Shared by the barrier's completion, the table of
+  // sleepers (for the interrupt callback) and sleep() itself.
+  struct SleepCall {
     Group* group;
-    Barrier::Ticket ticket;  // 0 until Group::sleep returned
-    bool interrupted;
+    Barrier::Ticket ticket = 0;  // 0 until Group::sleep returned
+    bool interrupted = false;    // an interrupt came before the ticket
+    bool done = false;           // the barrier completed it
   };
   struct Pollers {
     std::mutex mu;
-    std::vector<fuse_pollhandle*> handles;
+    std::unordered_map<std::uint64_t, fuse_pollhandle*> by_file;  // fi.fh -> handle
   };
 
   void sleep(Group& g, Reply reply);
   static void on_interrupt(fuse_req_t req, void* self);
   void interrupted(fuse_req_t req);
+  Pollers& pollers(unsigned descriptor);
   void notify_pollers(unsigned descriptor) noexcept;
 
   boost::asio::io_context& io_;
+  const unsigned max_groups_;
+  std::atomic<std::uint64_t> next_file_{1};
+  // Sleepers by request: an entry lives from sleep() until the completion,
+  // which erases it before it answers.  While libfuse runs an interrupt
+  // callback for a request it holds that request alive, so its address
+  // cannot be reused by another request during the lookup.
   std::mutex sleepers_mu_;
-  std::unordered_map<fuse_req_t, Sleeper> sleepers_;
-  std::vector<std::unique_ptr<Pollers>> pollers_;  // index: descriptor
-  std::atomic<int> poll_handles_{0};               // registered in all groups
+  std::unordered_map<fuse_req_t, std::shared_ptr<SleepCall>> sleepers_;
+  std::mutex pollers_mu_;  // creation of pollers_ entries only
+  std::unique_ptr<std::atomic<Pollers*>[]> pollers_;  // index: descriptor
+  std::atomic<long> poll_handles_{0};                 // registered in all groups
 };
 
 }  // namespace synchmess

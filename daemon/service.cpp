@@ -1,11 +1,13 @@
 #include "daemon/service.h"
 
+#include <atomic>
 #include <csignal>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include "core/registry.h"
@@ -43,7 +45,15 @@ Service::~Service() = default;
 
 int Service::run(std::function<void()> ready) {
   State& s = *state_;
-  TransportContext ctx{s.io, s.registry, s.limits, s.groups, s.options.dev_dir};
+  // Stops the service once, from any thread: on a signal (exit 0) or when
+  // the transport lost its master device or mount (exit 1).
+  int exit_code = 0;
+  std::atomic<bool> stopping{false};
+  std::function<void(int, std::string)> stop_service;
+  auto lost = [&](std::string why) {
+    boost::asio::post(s.io, [&stop_service, w = std::move(why)] { stop_service(1, w); });
+  };
+  TransportContext ctx{s.io, s.registry, s.limits, s.groups, s.options.dev_dir, lost};
 
   // Signals first: a SIGTERM during start-up must stop us cleanly too.
   boost::asio::signal_set signals(s.io, SIGTERM, SIGINT);
@@ -63,6 +73,21 @@ int Service::run(std::function<void()> ready) {
   s.transport = kind == TransportKind::cuse ? make_cuse_transport(ctx) : make_fuse_transport(ctx);
 
   auto guard = boost::asio::make_work_guard(s.io);
+  stop_service = [&](int code, const std::string& reason) {
+    if (stopping.exchange(true)) return;
+    if (code == 0)
+      log::info("{}: stopping", reason);
+    else
+      log::error("{}: stopping with exit status {} so that a supervisor restarts the service", reason, code);
+    exit_code = code;
+    s.transport->begin_stop();
+    s.registry.shutdown();  // sleepers get EINTR, timers stop
+    s.groups.shutdown();
+    guard.reset();
+    boost::system::error_code ignored;
+    signals.cancel(ignored);
+    s.io.stop();
+  };
   std::vector<std::thread> pool;
   for (unsigned i = 0; i < s.threads; ++i) pool.emplace_back([&] { s.io.run(); });
 
@@ -87,18 +112,17 @@ int Service::run(std::function<void()> ready) {
       signals.async_wait(on_signal);
       return;
     }
-    log::info("signal {}: stopping", sig);
-    s.transport->begin_stop();
-    s.registry.shutdown();  // sleepers get EINTR, timers stop
-    s.groups.shutdown();
-    guard.reset();
-    s.io.stop();
+    stop_service(0, fmt::format("signal {}", sig));
   };
   signals.async_wait(on_signal);
   for (auto& t : pool) t.join();
+  // Handlers that were queued when the pool stopped may own requests:
+  // run them now, while the sessions they answer still exist.
+  s.io.restart();
+  s.io.poll();
   s.transport->finish_stop();
   log::info("stopped");
-  return 0;
+  return exit_code;
 }
 
 }  // namespace synchmess

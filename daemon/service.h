@@ -3,7 +3,8 @@
 // Contract: run() starts the transport (the master device), calls ready()
 // once the master exists, serves until SIGTERM/SIGINT, then answers every
 // pending request (sleepers get EINTR), removes the devices and returns the
-// exit status: 0 after a clean stop, 1 if the transport could not start.
+// exit status: 0 after a clean stop, 1 if the transport could not start or
+// lost the master device or the mount while serving (logged with why).
 // Thread safety: run() once, from one thread; it runs the io_context on
 // options.threads pool threads.
 #pragma once

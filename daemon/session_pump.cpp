@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include <boost/asio/buffer.hpp>
 
@@ -64,11 +65,16 @@ bool SessionPump::start() {
 }
 
 void SessionPump::stop() {
-  std::lock_guard lock(mu_);
-  stopped_ = true;
-  stopped_flag_ = true;
-  boost::system::error_code ec;
-  if (descriptor_.is_open()) descriptor_.close(ec);
+  {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+    stopped_flag_.store(true, std::memory_order_seq_cst);
+    boost::system::error_code ec;
+    if (descriptor_.is_open()) descriptor_.close(ec);
+  }
+  // A thread in the drain loop finishes the request it read (handlers do
+  // not block, so this is short).
+  while (direct_readers_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
 }
 
 void SessionPump::read_next() {
@@ -110,11 +116,31 @@ void SessionPump::on_read(Buffer buf, const boost::system::error_code& ec, std::
   if (!ec) process(buf.get(), n);
   // While requests keep coming, serve a few more on this thread before
   // going back to the io_context: saves a scheduler hop per request.
-  for (int i = 0; i < drain_limit && !stopped_flag_.load(std::memory_order_relaxed); ++i) {
+  // Registered as a direct reader first, so stop() either sees us and
+  // waits, or we see its flag and read nothing.
+  for (int i = 0; i < drain_limit; ++i) {
+    direct_readers_.fetch_add(1, std::memory_order_seq_cst);
+    if (stopped_flag_.load(std::memory_order_seq_cst)) {
+      direct_readers_.fetch_sub(1, std::memory_order_seq_cst);
+      break;
+    }
     ssize_t m = ::read(direct_fd_, buf.get(), buffer_size);
-    if (m < 0 && (errno == ENOENT || errno == EINTR)) continue;
-    if (m < static_cast<ssize_t>(request_header_size)) break;  // EAGAIN, or left to the async read
-    process(buf.get(), static_cast<std::size_t>(m));
+    int err = m < 0 ? errno : 0;
+    if (m >= static_cast<ssize_t>(request_header_size)) process(buf.get(), static_cast<std::size_t>(m));
+    direct_readers_.fetch_sub(1, std::memory_order_seq_cst);
+    if (m >= static_cast<ssize_t>(request_header_size)) continue;
+    if (err == ENOENT || err == EINTR) continue;  // an interrupted request; retry
+    if (err == EAGAIN) break;                     // nothing more now: the async read waits
+    if (err == ENODEV) {
+      closed();
+    } else if (m >= 0) {
+      log::error("{}: short read of {} bytes from the kernel", name_, m);
+      closed();
+    } else {
+      log::warn("{}: session read failed: {}", name_, std::strerror(err));
+      closed();
+    }
+    break;
   }
   std::lock_guard lock(mu_);
   spare_.push_back(std::move(buf));

@@ -10,7 +10,10 @@
 // that arrived while no read was outstanding is never left waiting for the
 // next one.  When the kernel ends the session (device gone, unmounted,
 // connection aborted) on_closed runs once.  stop() cancels the read; no
-// request is read after it returns.
+// request is read after it returns (it waits for a thread that is serving
+// a request it read directly, so never call it from a request handler).
+// A read the kernel returns short, or fails with anything but a retry
+// error, ends the session (logged, on_closed).
 // While requests keep arriving, the thread that processed one reads and
 // serves up to 8 more directly (non-blocking) before returning to the pool,
 // which saves a scheduler hop per request under load.
@@ -64,6 +67,7 @@ class SessionPump {
   boost::asio::posix::stream_descriptor descriptor_;
   bool stopped_ = false;
   std::atomic<bool> stopped_flag_{false};  // stopped_, readable without mu_
+  std::atomic<int> direct_readers_{0};     // threads in the drain loop's read+process
   int direct_fd_ = -1;  // non-blocking; closed only by the destructor
   bool closed_ = false;
   std::vector<Buffer> spare_;

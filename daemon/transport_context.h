@@ -1,6 +1,7 @@
 // transport_context.h - what a transport borrows from the service.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
@@ -17,6 +18,10 @@ struct TransportContext {
   Limits& limits;
   GroupRequests& groups;
   std::string dev_dir;
+  // The transport lost what it cannot serve without (the master device,
+  // the mount): the service logs `why` and exits non-zero, so a supervisor
+  // restarts it.  Any thread; at most once matters.
+  std::function<void(std::string why)> lost;
 };
 
 }  // namespace synchmess

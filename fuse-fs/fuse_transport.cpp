@@ -7,6 +7,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -20,7 +21,7 @@
 #include "daemon/master_requests.h"
 #include "daemon/reply.h"
 #include "daemon/session_pump.h"
-#include "fuse-fs/remote_write.h"
+#include "fuse-fs/remote_writer.h"
 #include "synchmess_interface.h"
 
 namespace synchmess {
@@ -31,13 +32,15 @@ constexpr double forever = 86400.0;  // names and attributes never change
 
 class FuseTransport final : public Transport {
  public:
-  explicit FuseTransport(TransportContext ctx) : ctx_(std::move(ctx)), master_(ctx_.registry, ctx_.limits, *this) {}
+  explicit FuseTransport(TransportContext ctx)
+      : ctx_(std::move(ctx)), master_(ctx_.registry, ctx_.limits, *this), writer_(ctx_.io) {}
   ~FuseTransport() override { finish_stop(); }
 
   Result<void> start(std::string& error) override;
   void ensure_group(unsigned, Done done) override { done({}); }  // files exist once installed
   std::string group_path(unsigned d) const override { return ctx_.dev_dir + "/synchmess" + std::to_string(d); }
   void begin_stop() override {
+    writer_.stop();
     if (pump_) pump_->stop();
   }
   void finish_stop() override;
@@ -53,7 +56,8 @@ class FuseTransport final : public Transport {
   void write(Reply r, fuse_ino_t ino, const char* buf, std::size_t size);
   void fsync(Reply r, fuse_ino_t ino);
   void ioctl(Reply r, fuse_ino_t ino, unsigned cmd, void* arg, const void* in, std::size_t in_size);
-  void poll(Reply r, fuse_ino_t ino, fuse_pollhandle* ph);
+  void poll(Reply r, fuse_ino_t ino, const fuse_file_info& fi, fuse_pollhandle* ph);
+  void release(Reply r, fuse_ino_t ino, const fuse_file_info& fi);
 
  private:
   Group* group_of(fuse_ino_t ino) const {
@@ -64,7 +68,17 @@ class FuseTransport final : public Transport {
   bool clear_stale_mount(std::string& error);
 
   TransportContext ctx_;
+  // A request made by the remote writer's helper is its own fault on one of
+  // our files (the caller pointed the install at a mapping of a group
+  // file): serving it would consume a message, and a helper that waited
+  // for us would wait for itself.  It gets EIO at once.
+  bool from_helper(const Reply& r) const noexcept {
+    pid_t helper = writer_.helper_pid();
+    return helper != 0 && r.context()->pid == helper;
+  }
+
   MasterRequests master_;
+  RemoteWriter writer_;
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
   std::unique_ptr<SessionPump> pump_;
@@ -107,7 +121,9 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_
   FuseTransport::of(req).write(Reply(req), ino, buf, size);
 }
 void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { Reply(req).ok(); }
-void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info*) { Reply(req).ok(); }
+void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  FuseTransport::of(req).release(Reply(req), ino, *fi);
+}
 void op_fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
   FuseTransport::of(req).fsync(Reply(req), ino);
 }
@@ -126,8 +142,8 @@ void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, void* arg, fuse_file
               const void* in, size_t in_size, size_t) {
   FuseTransport::of(req).ioctl(Reply(req), ino, cmd, arg, in, in_size);
 }
-void op_poll(fuse_req_t req, fuse_ino_t ino, fuse_file_info*, fuse_pollhandle* ph) {
-  FuseTransport::of(req).poll(Reply(req), ino, ph);
+void op_poll(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, fuse_pollhandle* ph) {
+  FuseTransport::of(req).poll(Reply(req), ino, *fi, ph);
 }
 
 const fuse_lowlevel_ops fuse_ops = {
@@ -246,24 +262,34 @@ void FuseTransport::open(Reply r, fuse_ino_t ino, fuse_file_info* fi) {
     master_.open(std::move(r), *fi);
     return;
   }
-  if (!group_of(ino)) {
+  Group* g = group_of(ino);
+  if (g == nullptr) {
     r.error(ino == FUSE_ROOT_ID ? EISDIR : ENOENT);
     return;
   }
-  fi->direct_io = 1;
-  fi->nonseekable = 1;
-  r.open(*fi);
+  ctx_.groups.open(*g, std::move(r), *fi);
+}
+
+void FuseTransport::release(Reply r, fuse_ino_t ino, const fuse_file_info& fi) {
+  if (Group* g = group_of(ino))
+    ctx_.groups.release(*g, std::move(r), fi);
+  else
+    r.ok();
 }
 
 void FuseTransport::read(Reply r, fuse_ino_t ino, std::size_t size) {
-  if (Group* g = group_of(ino))
+  if (from_helper(r))
+    r.error(EIO);
+  else if (Group* g = group_of(ino))
     ctx_.groups.read(*g, std::move(r), size);
   else
     r.error(EPERM);  // the master
 }
 
 void FuseTransport::write(Reply r, fuse_ino_t ino, const char* buf, std::size_t size) {
-  if (Group* g = group_of(ino))
+  if (from_helper(r))
+    r.error(EIO);
+  else if (Group* g = group_of(ino))
     ctx_.groups.write(*g, std::move(r), std::as_bytes(std::span(buf, size)));
   else
     r.error(EPERM);
@@ -294,9 +320,12 @@ void FuseTransport::ioctl(Reply r, fuse_ino_t ino, unsigned cmd, void* arg, cons
 }
 
 // Only the number's 8 size bytes travel: the descriptor and the first 4
-// bytes of device_path.  The full path goes by process_vm_writev, and the
-// reply carries the same 8 bytes the caller's struct now holds, because the
-// kernel copies the reply over them afterwards.
+// bytes of device_path.  The descriptor and the full path go by the remote
+// writer's helper process (never a pool thread: the write can fault on
+// anything the caller mapped there), all or nothing, before the group is
+// installed: a caller whose struct cannot take the path gets EFAULT and
+// installs nothing.  The reply carries the same 8 bytes the caller's
+// struct now holds, because the kernel copies them over it afterwards.
 void FuseTransport::install(Reply r, unsigned, void* arg, const void* in, std::size_t in_size) {
   if (in_size < sizeof(unsigned)) {
     r.error(EFAULT);
@@ -304,29 +333,36 @@ void FuseTransport::install(Reply r, unsigned, void* arg, const void* in, std::s
   }
   unsigned d = 0;
   std::memcpy(&d, in, sizeof d);
+  if (!ctx_.registry.accepts(d)) {
+    r.fail(Errc::bad_descriptor);
+    return;
+  }
+  std::string path = group_path(d);
+  std::vector<std::byte> bytes(offsetof(group_t, device_path) + path.size() + 1);
+  std::memcpy(bytes.data(), &d, sizeof d);
+  std::memcpy(bytes.data() + offsetof(group_t, device_path), path.data(), path.size());
+  std::array<std::byte, 8> out{};
+  std::size_t out_size = std::min(in_size, out.size());
+  std::memcpy(out.data(), bytes.data(), std::min(out_size, bytes.size()));
   auto address = reinterpret_cast<std::uintptr_t>(arg);
-  master_.install(std::move(r), d, [address, in_size, d](Reply reply, std::string path) {
-    pid_t tid = reply.context()->pid;
-    char field[sizeof(group_t::device_path)] = {};
-    std::size_t n = std::min(path.size(), sizeof field - 1);
-    std::memcpy(field, path.data(), n);
-    auto bytes = std::as_bytes(std::span(field, n + 1));
-    if (int err = write_remote(tid, address + offsetof(group_t, device_path), bytes); err != 0) {
-      log::warn("install: cannot write the device path into process {}: {}", tid, std::strerror(err));
-      reply.error(err == EFAULT ? EFAULT : EPERM);
-      return;
-    }
-    unsigned char out[8] = {};
-    std::size_t out_size = std::min<std::size_t>(in_size, sizeof out);
-    std::memcpy(out, &d, sizeof d);
-    std::memcpy(out + sizeof d, field, out_size - sizeof d);
-    reply.ioctl(0, std::as_bytes(std::span(out, out_size)));
-  });
+  pid_t tid = r.context()->pid;
+  writer_.write(tid, address, std::move(bytes),
+                [this, d, tid, out, out_size, reply = std::move(r)](int err) mutable {
+                  if (err != 0) {
+                    log::limited_warn("install of group {}: cannot write the device path into process {}: {}", d,
+                                      tid, std::strerror(err));
+                    reply.error(err == EAGAIN || err == ESHUTDOWN ? err : err == EFAULT ? EFAULT : EPERM);
+                    return;
+                  }
+                  master_.install(std::move(reply), d, [out, out_size](Reply done, std::string) {
+                    done.ioctl(0, std::span(out.data(), out_size));
+                  });
+                });
 }
 
-void FuseTransport::poll(Reply r, fuse_ino_t ino, fuse_pollhandle* ph) {
+void FuseTransport::poll(Reply r, fuse_ino_t ino, const fuse_file_info& fi, fuse_pollhandle* ph) {
   if (Group* g = group_of(ino)) {
-    ctx_.groups.poll(*g, std::move(r), ph);
+    ctx_.groups.poll(*g, std::move(r), fi, ph);
     return;
   }
   if (ph) fuse_pollhandle_destroy(ph);
@@ -401,7 +437,7 @@ Result<void> FuseTransport::start(std::string& error) {
   }
   mounted_ = true;
   pump_ = std::make_unique<SessionPump>(ctx_.io, session_, "fuse " + ctx_.dev_dir, [this] {
-    log::warn("{}: the kernel ended the FUSE session", ctx_.dev_dir);
+    if (ctx_.lost) ctx_.lost(ctx_.dev_dir + ": the kernel ended the FUSE session (unmounted or aborted)");
   });
   if (!pump_->start()) {
     error = "cannot serve the FUSE session";
@@ -411,6 +447,7 @@ Result<void> FuseTransport::start(std::string& error) {
 }
 
 void FuseTransport::finish_stop() {
+  writer_.stop();
   if (pump_) {
     pump_->stop();
     pump_.reset();

@@ -33,10 +33,10 @@ Result<std::size_t> Group::send(std::span<const std::byte> bytes) {
   if (bytes.size() > limits_.max_message_size.load(std::memory_order_relaxed))
     return fail(Errc::message_too_big);
   if (bytes.empty()) return 0;
-  if (!reserve(bytes.size())) return fail(Errc::storage_full);
+  if (!reserve(storage_charge(bytes.size()))) return fail(Errc::storage_full);
   MessagePtr m = Message::create(bytes);
   if (!m) {
-    release(bytes.size());
+    release(storage_charge(bytes.size()));
     return fail(Errc::out_of_memory);
   }
   if (delays_.delay_ms() != 0) {
@@ -44,7 +44,7 @@ Result<std::size_t> Group::send(std::span<const std::byte> bytes) {
     if (!m) return bytes.size();
   }
   if (MessagePtr back = queue_.push(std::move(m))) {
-    release(back->size());
+    release(storage_charge(back->size()));
     return fail(Errc::out_of_memory);
   }
   published();
@@ -53,7 +53,7 @@ Result<std::size_t> Group::send(std::span<const std::byte> bytes) {
 
 MessagePtr Group::receive() noexcept {
   MessagePtr m = queue_.pop();
-  if (m) release(m->size());
+  if (m) release(storage_charge(m->size()));
   return m;
 }
 
@@ -71,7 +71,7 @@ void Group::published() noexcept {
   if (listener_ != nullptr) listener_->on_readable(*this);
 }
 
-void Group::discarded(std::size_t bytes) noexcept { release(bytes); }
+void Group::discarded(std::size_t bytes) noexcept { release(storage_charge(bytes)); }
 
 void Group::shutdown() {
   barrier_.shutdown();

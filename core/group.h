@@ -2,8 +2,9 @@
 //
 // Contract (../shared/abi.md):
 //  - send(bytes): EPERM-class errors when bytes exceed max_message_size or
-//    the group's storage would exceed max_storage_size.  Storage counts the
-//    bytes of readable and of delayed messages: it is reserved when a
+//    the group's storage would exceed max_storage_size.  Storage counts
+//    storage_charge() (length + overhead, size_limits.h) of readable and of
+//    delayed messages: it is reserved when a
 //    message is written, so a delayed message can never be dropped later for
 //    lack of room.  An empty write succeeds with 0 and queues nothing (an
 //    empty message would read as "queue empty").  With a delay set the
@@ -76,7 +77,8 @@ class Group final : private DelaySink {
   unsigned awake() { return barrier_.awake(); }
   bool cancel_sleep(Barrier::Ticket t, Errc why) { return barrier_.cancel(t, why); }
 
-  // Bytes of readable plus delayed messages.
+  // Storage charged for readable plus delayed messages (storage_charge of
+  // each message's length).
   std::size_t stored_bytes() const noexcept { return stored_.load(std::memory_order_acquire); }
 
   // Cancels sleepers (EINTR) and timers, destroys delayed messages.

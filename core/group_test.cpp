@@ -75,20 +75,31 @@ TEST_F(GroupTest, MessageSizeLimit) {
   EXPECT_EQ(group.send(bytes(big)).value(), 1025u);
 }
 
-TEST_F(GroupTest, StorageLimitCountsBytesPerGroup) {
-  limits.max_storage_size = 10;
+TEST_F(GroupTest, StorageLimitCountsBytesAndOverheadPerMessage) {
+  // Room for exactly two 5-byte messages: the limit is hit at the exact byte.
+  limits.max_storage_size = 2 * storage_charge(5);
   EXPECT_TRUE(group.send(bytes("12345")));
   EXPECT_TRUE(group.send(bytes("12345")));
   EXPECT_EQ(group.send(bytes("1")).error(), Errc::storage_full);
-  EXPECT_EQ(group.stored_bytes(), 10u);
+  EXPECT_EQ(group.stored_bytes(), 2 * storage_charge(5));
   take(group);
-  EXPECT_TRUE(group.send(bytes("1")));
+  EXPECT_EQ(group.stored_bytes(), storage_charge(5));
+  EXPECT_TRUE(group.send(bytes("12345")));
+  EXPECT_EQ(group.send(bytes("1")).error(), Errc::storage_full);
+}
+
+TEST_F(GroupTest, OverheadBoundsTheNumberOfSmallMessages) {
+  limits.max_storage_size = 100 * storage_charge(1) + storage_charge(1) - 1;
+  int stored = 0;
+  while (group.send(bytes("x"))) ++stored;
+  EXPECT_EQ(stored, 100);
+  EXPECT_EQ(Limits::message_overhead, std::size_t{SYNCHMESS_MESSAGE_OVERHEAD});
 }
 
 TEST_F(GroupTest, ShrinkingStorageKeepsStoredMessages) {
   group.send(bytes("aaaa")).value();
   group.send(bytes("bbbb")).value();
-  limits.max_storage_size = 2;
+  limits.max_storage_size = storage_charge(2);
   EXPECT_EQ(group.send(bytes("c")).error(), Errc::storage_full);
   EXPECT_EQ(take(group), "aaaa");
   EXPECT_EQ(take(group), "bbbb");
@@ -96,10 +107,10 @@ TEST_F(GroupTest, ShrinkingStorageKeepsStoredMessages) {
 }
 
 TEST_F(GroupTest, DelayedMessageReservesStorageAtWrite) {
-  limits.max_storage_size = 8;
+  limits.max_storage_size = storage_charge(8);
   ASSERT_TRUE(group.set_send_delay(60000));
   EXPECT_EQ(group.send(bytes("12345")).value(), 5u);
-  EXPECT_EQ(group.stored_bytes(), 5u);
+  EXPECT_EQ(group.stored_bytes(), storage_charge(5));
   EXPECT_EQ(group.send(bytes("12345")).error(), Errc::storage_full);
   EXPECT_EQ(group.revoke_delayed(), 1u);
   EXPECT_EQ(group.stored_bytes(), 0u);

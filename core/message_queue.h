@@ -13,7 +13,9 @@
 //     node free-list).  size() is exact only when nothing runs concurrently.
 //  4. Memory: nodes come from a free-list reserved up front; popped nodes
 //     return to it.  A push allocates a node only when more messages are
-//     queued at once than ever before (bounded by the storage limit).
+//     queued at once than ever before (bounded by the storage limit, which
+//     charges every message at least Limits::message_overhead bytes); nodes
+//     are carved from slabs (node_pool.h) and kept until the queue dies.
 #pragma once
 
 #include <atomic>
@@ -22,6 +24,7 @@
 #include <boost/lockfree/queue.hpp>
 
 #include "core/message.h"
+#include "core/node_pool.h"
 
 namespace synchmess {
 
@@ -45,7 +48,7 @@ class MessageQueue {
   bool empty() const noexcept { return size() == 0; }
 
  private:
-  boost::lockfree::queue<Message*> queue_;
+  boost::lockfree::queue<Message*, boost::lockfree::allocator<NodeAllocator<void>>> queue_;
   // Incremented after a push took effect, decremented after a pop took
   // effect; it lags the queue and may dip below zero for an instant.
   std::atomic<std::ptrdiff_t> count_{0};

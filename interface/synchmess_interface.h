@@ -52,4 +52,12 @@ struct synchmess_params {
 #define IOCTL_GET_PARAMS _IOR(SYNCHMESS_IOC_MAGIC, 7, struct synchmess_params)
 #define IOCTL_SET_PARAMS _IOW(SYNCHMESS_IOC_MAGIC, 8, struct synchmess_params)
 
+/*
+ * Storage accounting: a stored message (readable or delayed) counts its
+ * length plus SYNCHMESS_MESSAGE_OVERHEAD bytes against max_storage_size,
+ * so that the daemon's memory stays bounded by the storage limits whatever
+ * the message sizes (the module counted the length only).
+ */
+#define SYNCHMESS_MESSAGE_OVERHEAD 64
+
 #endif /* SYNCHMESS_INTERFACE_H */

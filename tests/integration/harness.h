@@ -24,6 +24,8 @@ enum sm_result { SM_PASS = 0, SM_FAIL = 1, SM_SKIP = 2 };
 /* Defaults of the daemon's run-time parameters (abi.md). */
 #define SM_DEFAULT_MAX_MESSAGE 1024u
 #define SM_DEFAULT_MAX_STORAGE 1048576u
+/* What a stored message of n bytes counts against the storage limit. */
+#define SM_CHARGE(n) ((n) + SYNCHMESS_MESSAGE_OVERHEAD)
 
 struct sm_ctx {
 	const char *dev_dir;            /* where the master lives */

@@ -225,7 +225,9 @@ out:
 enum sm_result test_delay_storage_reserved(struct sm_ctx *ctx)
 {
 	char buf[SM_DEFAULT_MAX_MESSAGE];
-	struct synchmess_params saved = { 0 }, small = { 0, 4096 }, now = { 0 };
+	/* Room for exactly four messages of SM_DEFAULT_MAX_MESSAGE bytes. */
+	struct synchmess_params saved = { 0 }, small = { 0, 4 * SM_CHARGE(SM_DEFAULT_MAX_MESSAGE) },
+				now = { 0 };
 	int restore = 0, fd = -1, m = sm_master_open(ctx);
 
 	if (m < 0)
@@ -239,14 +241,14 @@ enum sm_result test_delay_storage_reserved(struct sm_ctx *ctx)
 			close(m);
 			return SM_SKIP;
 		}
-		sm_fail(ctx, 1, "IOCTL_SET_PARAMS {0, 4096} failed");
+		sm_fail(ctx, 1, "IOCTL_SET_PARAMS {0, %llu} failed", small.max_storage_size);
 		goto out;
 	}
 	restore = 1;
 	CHECK_RET(ioctl(m, IOCTL_GET_PARAMS, &now), 0);
-	CHECK(now.max_storage_size == 4096 &&
+	CHECK(now.max_storage_size == small.max_storage_size &&
 	      now.max_message_size == saved.max_message_size,
-	      "after SET {0, 4096} GET reports {%llu, %llu}",
+	      "after SET {0, 4 messages} GET reports {%llu, %llu}",
 	      now.max_message_size, now.max_storage_size);
 
 	fd = sm_group_fresh(ctx, 0);

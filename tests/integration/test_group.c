@@ -57,7 +57,10 @@ out:
 
 enum sm_result test_group_storage_limit(struct sm_ctx *ctx)
 {
-	const unsigned n = SM_DEFAULT_MAX_STORAGE / SM_DEFAULT_MAX_MESSAGE;
+	const unsigned n = SM_DEFAULT_MAX_STORAGE / SM_CHARGE(SM_DEFAULT_MAX_MESSAGE);
+	/* What is left after n full messages, taken by one filler message. */
+	const unsigned filler = SM_DEFAULT_MAX_STORAGE - n * SM_CHARGE(SM_DEFAULT_MAX_MESSAGE) -
+				SYNCHMESS_MESSAGE_OVERHEAD;
 	char buf[SM_DEFAULT_MAX_MESSAGE * 2];
 	unsigned i;
 	int fd = sm_group_fresh(ctx, 0);
@@ -71,26 +74,34 @@ enum sm_result test_group_storage_limit(struct sm_ctx *ctx)
 		ssize_t r = write(fd, buf, SM_DEFAULT_MAX_MESSAGE);
 		CHECK(r == SM_DEFAULT_MAX_MESSAGE,
 		      "write #%u of 1024 bytes (group holds %u bytes) returned %zd (%s)",
-		      i, i * SM_DEFAULT_MAX_MESSAGE, r, strerror(errno));
+		      i, i * SM_CHARGE(SM_DEFAULT_MAX_MESSAGE), r, strerror(errno));
 	}
+	CHECK(filler < SM_DEFAULT_MAX_MESSAGE, "test arithmetic: filler %u", filler);
+	CHECK_ERR(write(fd, buf, filler + 1), EPERM);
+	memset(buf, 0xff, filler);
+	CHECK_RET(write(fd, buf, filler), filler);
 	/* Exactly full: even one byte more is refused. */
 	CHECK_ERR(write(fd, "x", 1), EPERM);
 	CHECK_ERR(write(fd, buf, SM_DEFAULT_MAX_MESSAGE), EPERM);
 
-	/* Reading one message frees its space. */
+	/* Reading one message frees its space, and only that. */
 	CHECK_RET(read(fd, buf, sizeof buf), SM_DEFAULT_MAX_MESSAGE);
 	unsigned first;
 	memcpy(&first, buf, sizeof first);
 	CHECK(first == 0, "first message read is #%u, expected #0", first);
+	CHECK_ERR(write(fd, buf, SM_DEFAULT_MAX_MESSAGE + 1), EPERM);
 	i = n;
 	memset(buf, 0, SM_DEFAULT_MAX_MESSAGE);
 	memcpy(buf, &i, sizeof i);
 	CHECK_RET(write(fd, buf, SM_DEFAULT_MAX_MESSAGE), SM_DEFAULT_MAX_MESSAGE);
 	CHECK_ERR(write(fd, "x", 1), EPERM);
 
-	/* Everything comes back, in order. */
+	/* Everything comes back, in order (the filler after #n-1). */
 	for (i = 1; i <= n; i++) {
 		unsigned got;
+		if (i == n) {
+			CHECK_RET(read(fd, buf, sizeof buf), filler);
+		}
 		errno = 0;
 		ssize_t r = read(fd, buf, sizeof buf);
 		CHECK(r == SM_DEFAULT_MAX_MESSAGE, "drain read %u returned %zd (%s)",

@@ -129,7 +129,7 @@ enum sm_result test_params_shrink_storage(struct sm_ctx *ctx)
 		sm_fill(out_buf, sizeof out_buf, 500 + i);
 		CHECK_RET(write(fd, out_buf, sizeof out_buf), 1000);
 	}
-	int s = set_params(ctx, m, 0, 2048);
+	int s = set_params(ctx, m, 0, SM_CHARGE(2048));
 	if (s == 1) {
 		sm_group_reset(ctx, fd);
 		close(fd);
@@ -140,9 +140,9 @@ enum sm_result test_params_shrink_storage(struct sm_ctx *ctx)
 		goto out;
 	restore = 1;
 	CHECK_RET(ioctl(m, IOCTL_GET_PARAMS, &now), 0);
-	CHECK(now.max_storage_size == 2048 &&
+	CHECK(now.max_storage_size == SM_CHARGE(2048) &&
 	      now.max_message_size == saved.max_message_size,
-	      "after SET {0, 2048} GET reports {%llu, %llu}", now.max_message_size,
+	      "after SET {0, 2048 + overhead} GET reports {%llu, %llu}", now.max_message_size,
 	      now.max_storage_size);
 	CHECK_ERR(write(fd, "x", 1), EPERM);
 
@@ -157,9 +157,10 @@ enum sm_result test_params_shrink_storage(struct sm_ctx *ctx)
 	}
 	CHECK_RET(read(fd, in_buf, sizeof in_buf), 0);
 
-	/* The new limit holds: 2048 bytes fit, 2049 do not. */
+	/* The new limit holds: 2048 + overhead bytes of charge fit, not one
+	 * more (three messages: 1000 + 1000 - 2 * overhead + 48). */
 	CHECK_RET(write(fd, out_buf, 1000), 1000);
-	CHECK_RET(write(fd, out_buf, 1000), 1000);
+	CHECK_RET(write(fd, out_buf, 1000 - 2 * SYNCHMESS_MESSAGE_OVERHEAD), 1000 - 2 * SYNCHMESS_MESSAGE_OVERHEAD);
 	CHECK_ERR(write(fd, out_buf, 49), EPERM);
 	CHECK_RET(write(fd, out_buf, 48), 48);
 	CHECK_ERR(write(fd, out_buf, 1), EPERM);

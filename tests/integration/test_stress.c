@@ -273,11 +273,16 @@ static int check_accounting(struct sm_ctx *ctx, struct stress *st,
 
 	memset(buf, 'a', sizeof buf);
 	for (g = 0; g < st->ngroups; g++) {
-		for (i = 0; i < storage / sizeof buf; i++)
+		for (i = 0; i < storage / SM_CHARGE(sizeof buf); i++)
 			CHECK(write(st->fds[g], buf, sizeof buf) == (ssize_t)sizeof buf,
 			      "after the run, group %u refused write %u of %u bytes "
 			      "(storage accounting leaked?) (%s)", g + 1, i,
 			      (unsigned)sizeof buf, strerror(errno));
+		/* The rest of the limit takes exactly one more message. */
+		size_t rest = storage - i * SM_CHARGE(sizeof buf) - SYNCHMESS_MESSAGE_OVERHEAD;
+		CHECK(write(st->fds[g], buf, rest) == (ssize_t)rest,
+		      "after the run, group %u refused its last %zu bytes (%s)", g + 1,
+		      rest, strerror(errno));
 		CHECK(write(st->fds[g], buf, 1) == -1 && errno == EPERM,
 		      "after the run, group %u accepted more than %u bytes", g + 1,
 		      storage);

@@ -59,6 +59,11 @@ enum sm_result test_poll_wakes_on_write(struct sm_ctx *ctx);
 enum sm_result test_poll_wakes_on_delayed(struct sm_ctx *ctx);
 enum sm_result test_poll_wakes_on_flush(struct sm_ctx *ctx);
 
+/* test_hostile.c */
+enum sm_result test_hostile_map_group(struct sm_ctx *ctx);
+enum sm_result test_hostile_install_straddle(struct sm_ctx *ctx);
+enum sm_result test_hostile_sleep_race(struct sm_ctx *ctx);
+
 /* test_params.c */
 enum sm_result test_params_default(struct sm_ctx *ctx);
 enum sm_result test_params_message_size(struct sm_ctx *ctx);

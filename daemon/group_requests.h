@@ -1,7 +1,7 @@
 // group_requests.h - the group operations of both transports, in one place.
 //
 // Contract: each method answers its Reply exactly once, now or later, with
-// the results of ../shared/abi.md:
+// the results of docs/abi.md:
 //  - read: the oldest message, at most `size` bytes of it; the rest of the
 //    message is consumed too.  0 bytes when the group is empty.
 //  - write: the message whole, or EPERM (too big, group full).

@@ -2,7 +2,7 @@
 //
 // Contract: every fallible core operation returns Result<T> (std::expected);
 // no core function throws for a client's mistake.  to_errno() is the one
-// place that turns an Errc into the errno a client sees (../shared/abi.md).
+// place that turns an Errc into the errno a client sees (docs/abi.md).
 #pragma once
 
 #include <expected>

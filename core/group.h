@@ -1,6 +1,6 @@
 // group.h - one SynchMess group: its queue, storage, delay and barrier.
 //
-// Contract (../shared/abi.md):
+// Contract (docs/abi.md):
 //  - send(bytes): EPERM-class errors when bytes exceed max_message_size or
 //    the group's storage would exceed max_storage_size.  Storage counts
 //    storage_charge() (length + overhead, size_limits.h) of readable and of

@@ -42,7 +42,7 @@ class MessageQueue {
 
   // Messages pushed and not yet popped (a hint under concurrency).
   std::size_t size() const noexcept {
-    auto n = count_.load(std::memory_order_seq_cst);  // pairs with pollers, see group.h
+    auto n = count_.load(std::memory_order_seq_cst);  // pairs with GroupRequests::poll
     return n > 0 ? static_cast<std::size_t>(n) : 0;
   }
   bool empty() const noexcept { return size() == 0; }

@@ -1,6 +1,6 @@
 // master_requests.h - the master device's operations, for both transports.
 //
-// Contract (../shared/abi.md):
+// Contract (docs/abi.md):
 //  - open: read-only opens succeed; O_WRONLY and O_RDWR fail EPERM.
 //  - read, write, fsync: EPERM.
 //  - install(d): EBADF outside 1..max_groups; otherwise the group exists

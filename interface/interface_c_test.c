@@ -1,5 +1,5 @@
 /* Compiles the ABI header as plain C and checks it against the original
- * module's values (../shared/abi.md).  A mismatch fails the build. */
+ * module's values (docs/abi.md).  A mismatch fails the build. */
 #include "synchmess_interface.h"
 
 #include <stddef.h>

@@ -36,7 +36,8 @@ constexpr std::size_t request_header = offsetof(Request, bytes);
 [[noreturn]] void helper_main(int sock, pid_t parent) noexcept {
   for (int sig = 1; sig < NSIG; ++sig) {  // the daemon's handlers are not ours
     struct sigaction sa{};
-    sa.sa_handler = SIG_DFL;
+    bool stray = sig == SIGPIPE || sig == SIGHUP || sig == SIGUSR1 || sig == SIGUSR2 || sig == SIGALRM;
+    sa.sa_handler = stray ? SIG_IGN : SIG_DFL;  // as the daemon: a stray signal is no reason to die
     (void)::sigaction(sig, &sa, nullptr);
   }
   sigset_t none;

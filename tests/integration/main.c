@@ -73,6 +73,7 @@ static const struct sm_test all_tests[] = {
 	T("poll_wakes_on_flush", test_poll_wakes_on_flush, 1, 20),
 	T("hostile_map_group_file", test_hostile_map_group, 2, 60),
 	T("hostile_install_straddles_read_only", test_hostile_install_straddle, 2, 30),
+	T("hostile_install_never_faults_in", test_hostile_install_never_faults_in, 2, 60),
 	T("hostile_sleep_signal_awake_race", test_hostile_sleep_race, 1, 120),
 
 	T("params_default", test_params_default, 0, 10),

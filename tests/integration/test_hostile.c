@@ -2,8 +2,9 @@
  * test_hostile.c - what a hostile local user tries through the devices:
  * pointing IOCTL_INSTALL_GROUP at a mapping of a group file (the daemon
  * would fault on its own filesystem), at a struct that straddles a
- * read-only page (all or nothing), and many sleepers racing signals and
- * AWAKE (exact counts, no lost interrupt).
+ * read-only page (all or nothing), at a page whose fault never ends (a
+ * userfaultfd nobody answers), and many sleepers racing signals and AWAKE
+ * (exact counts, no lost interrupt).
  */
 #define _GNU_SOURCE
 #include "tests.h"
@@ -18,7 +19,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/userfaultfd.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -160,6 +163,111 @@ enum sm_result test_hostile_install_straddle(struct sm_ctx *ctx)
 		r = SM_PASS;
 	close(m);
 	return r;
+}
+
+/* One attacker: the struct's tail on a page registered with a userfaultfd
+ * that is never answered, so a write into it waits for ever.  Writes a
+ * byte to `ready` once registered.  Exit 0: EFAULT, 1: anything else, 3:
+ * userfaultfd not available here. */
+static int uffd_attack(const char *master_path, unsigned desc, int ready)
+{
+	int m = open(master_path, O_RDONLY);
+	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	struct uffdio_api api = { .api = UFFD_API };
+	char *a = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) != 0)
+		return 3;
+	if (m < 0 || a == MAP_FAILED)
+		return 1;
+	a[0] = 1; /* the first page is present, the second never will be */
+	struct uffdio_register reg = {
+		.range = { .start = (unsigned long)(a + PAGE), .len = PAGE },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg) != 0)
+		return 3;
+	struct group_t *gt = (struct group_t *)(a + PAGE - 8);
+	gt->descriptor = desc;
+	if (write(ready, "r", 1) != 1)
+		return 1;
+	errno = 0;
+	int r = ioctl(m, IOCTL_INSTALL_GROUP, gt);
+	return r == -1 && errno == EFAULT ? 0 : 1;
+}
+
+/* Installs that fault on a page that never arrives: each fails EFAULT
+ * (after the daemon's deadline), installs nothing, and meanwhile every
+ * other request is served: no thread that serves requests waits on them. */
+enum sm_result test_hostile_install_never_faults_in(struct sm_ctx *ctx)
+{
+	char master[512], buf[64];
+	unsigned victim = ctx->groups[1];
+	int fd = -1, p[2] = { -1, -1 }, was = installed(ctx, victim), unavailable = 0, bad = 0;
+	pid_t kids[3] = { 0, 0, 0 };
+
+	if (ctx->transport == SM_CUSE) {
+		snprintf(ctx->reason, sizeof ctx->reason, "CUSE: the kernel copies the struct, not the daemon");
+		return SM_SKIP;
+	}
+	fd = sm_group_fresh(ctx, 0);
+	if (fd < 0 || pipe(p) != 0)
+		goto out;
+	snprintf(master, sizeof master, "%s/synchmess", ctx->dev_dir);
+	for (int k = 0; k < 3; k++) {
+		kids[k] = fork();
+		if (kids[k] == 0)
+			_exit(uffd_attack(master, victim, p[1]));
+	}
+	close(p[1]);
+	p[1] = -1;
+	/* Wait until every attacker is about to install; then the daemon must
+	 * keep serving while they wait (more of them than it has threads). */
+	for (int k = 0; k < 3; k++)
+		if (read(p[0], buf, 1) != 1)
+			break;
+	for (int i = 0; i < 200; i++) {
+		memset(buf, i, sizeof buf);
+		CHECK_RET(write(fd, buf, sizeof buf), (long)sizeof buf);
+		CHECK_RET(read(fd, buf, sizeof buf), (long)sizeof buf);
+		CHECK_RET(ioctl(fd, IOCTL_AWAKE), 0);
+	}
+	for (int k = 0; k < 3; k++) {
+		int st = 0;
+		if (kids[k] <= 0 || waitpid(kids[k], &st, 0) != kids[k] || !WIFEXITED(st)) {
+			bad++;
+			continue;
+		}
+		kids[k] = 0;
+		if (WEXITSTATUS(st) == 3)
+			unavailable++;
+		else if (WEXITSTATUS(st) != 0)
+			bad++;
+	}
+	if (unavailable) {
+		snprintf(ctx->reason, sizeof ctx->reason, "userfaultfd not available to this user");
+		close(p[0]);
+		close(fd);
+		return SM_SKIP;
+	}
+	CHECK(bad == 0, "%d of 3 installs into a never-arriving page did not fail EFAULT", bad);
+	CHECK(was || !installed(ctx, victim), "a failed install still installed group %u", victim);
+	close(p[0]);
+	close(fd);
+	return SM_PASS;
+out:
+	for (int k = 0; k < 3; k++)
+		if (kids[k] > 0)
+			kill(kids[k], SIGKILL);
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+	if (fd >= 0) {
+		sm_group_reset(ctx, fd);
+		close(fd);
+	}
+	return SM_FAIL;
 }
 
 /* Sleepers that are woken, signalled and put back to sleep as fast as the

@@ -62,6 +62,7 @@ enum sm_result test_poll_wakes_on_flush(struct sm_ctx *ctx);
 /* test_hostile.c */
 enum sm_result test_hostile_map_group(struct sm_ctx *ctx);
 enum sm_result test_hostile_install_straddle(struct sm_ctx *ctx);
+enum sm_result test_hostile_install_never_faults_in(struct sm_ctx *ctx);
 enum sm_result test_hostile_sleep_race(struct sm_ctx *ctx);
 
 /* test_params.c */

@@ -42,10 +42,11 @@ int detach(int& ready_fd) {
 // Signals whose default action would kill the service by accident.  SIGPIPE:
 // a log line to a stderr pipe whose reader is gone must fail, not kill us
 // (that would leave a stale FUSE mount).  SIGUSR2, SIGALRM: a stray kill must
-// not stop the service.  SIGUSR1 too until the service takes it over (it
-// logs a status line then).  Before any thread starts, so all inherit it.
+// not stop the service.  SIGHUP and SIGUSR1 too until the service takes them
+// over (SIGUSR1 logs a status line then).  Before any thread starts, so all
+// inherit it.
 void ignore_stray_signals() {
-  for (int sig : {SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM}) ::signal(sig, SIG_IGN);
+  for (int sig : {SIGPIPE, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM}) ::signal(sig, SIG_IGN);
 }
 
 }  // namespace

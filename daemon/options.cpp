@@ -48,6 +48,9 @@ class LineConfig : public CLI::ConfigTOML {
         if (!op->get_configurable())
           throw CLI::ConfigError(
               fmt::format("{}:{}: '{}' cannot be set in a configuration file", file(), line, item.name));
+        // Repeated: the last line wins, as on the command line (CLI11 would use the first).
+        std::erase_if(out, [&](const CLI::ConfigItem& i) { return i.name == item.name; });
+        std::erase_if(settings_, [&](const Setting& s) { return s.name == item.name; });
         settings_.push_back({item.name, line, op->count() > 0});
         out.push_back(std::move(item));
       }
@@ -59,7 +62,7 @@ class LineConfig : public CLI::ConfigTOML {
 
   // "FILE:LINE: " if option `name`'s value came from the file, else "".
   std::string where(const std::string& name) const {
-    for (const auto& s : settings_)  // the first line of a name is the one CLI11 uses
+    for (const auto& s : settings_)
       if (s.name == name) return s.overridden ? "" : fmt::format("{}:{}: ", file(), s.line);
     return "";
   }

@@ -138,6 +138,11 @@ TEST(Options, EverySettingFromTheConfigFile) {
   EXPECT_EQ(p.options.threads, 3u);
   ConfigFile bare("foreground\n");
   EXPECT_TRUE(parse_options({bare.arg()}).options.foreground);
+  ConfigFile repeated("threads = 2\nmax-groups = 0\nthreads = 3\nmax-groups = 9\n");
+  auto r = parse_options({repeated.arg()});  // the last line wins, as on the command line
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  EXPECT_EQ(r.options.threads, 3u);
+  EXPECT_EQ(r.options.max_groups, 9u);
 }
 
 TEST(Options, TheCommandLineOverridesTheConfigFile) {

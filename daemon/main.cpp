@@ -1,5 +1,6 @@
 // synchmessd - the SynchMess device service.  See options.h and service.h.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -8,7 +9,6 @@
 #include <vector>
 
 #include "daemon/log.h"
-#include "daemon/notify.h"
 #include "daemon/options.h"
 #include "daemon/service.h"
 
@@ -39,9 +39,20 @@ int detach(int& ready_fd) {
   return 0;
 }
 
+// Signals whose default action would kill the service by accident.  SIGPIPE:
+// a log line to a stderr pipe whose reader is gone must fail, not kill us
+// (that would leave a stale FUSE mount).  SIGUSR2, SIGALRM: a stray kill must
+// not stop the service.  SIGHUP and SIGUSR1 too until the service takes them
+// over (SIGUSR1 logs a status line then).  Before any thread starts, so all
+// inherit it.
+void ignore_stray_signals() {
+  for (int sig : {SIGPIPE, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM}) ::signal(sig, SIG_IGN);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  ignore_stray_signals();
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = synchmess::parse_options(args);
   if (!parsed.error.empty()) {
@@ -59,7 +70,6 @@ int main(int argc, char** argv) {
   }
   synchmess::Service service(parsed.options);
   return service.run([&] {
-    synchmess::notify_ready();
     if (ready_fd >= 0) {
       ssize_t ignored = ::write(ready_fd, "r", 1);
       (void)ignored;

@@ -1,175 +1,229 @@
 #include "daemon/options.h"
 
-#include <charconv>
-#include <fstream>
-#include <optional>
+#include <algorithm>
+#include <istream>
+#include <memory>
+#include <sstream>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "core/registry.h"
 #include "daemon/master_requests.h"
+#include "synchmess_interface.h"
 
 namespace synchmess {
 namespace {
 
-std::optional<unsigned long long> number(const std::string& s) {
-  unsigned long long v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
-  return v;
-}
+constexpr std::size_t device_path_size = sizeof(group_t{}.device_path);
+constexpr std::string_view device_name = "/synchmess";
 
-// Applies one setting; returns an error message or "".
-std::string apply(Options& o, const std::string& name, const std::string& value, bool has_value,
-                  std::string& config_file) {
-  auto need = [&]() -> std::string {
-    return has_value ? "" : fmt::format("--{} needs a value", name);
+// CLI11's TOML/INI reader, fed one line at a time so that a refused value can
+// name its line.  Remembers where each setting came from and whether the
+// command line overrides it (CLI11 reads the file after the command line and
+// ignores the file's value of an option the command line gave).
+class LineConfig : public CLI::ConfigTOML {
+ public:
+  struct Setting {
+    std::string name;
+    int line;
+    bool overridden;
   };
-  auto in_range = [&](unsigned long long lo, unsigned long long hi,
-                      unsigned long long& out) -> std::string {
-    if (auto e = need(); !e.empty()) return e;
-    auto v = number(value);
-    if (!v || *v < lo || *v > hi)
-      return fmt::format("--{}={}: expected a number from {} to {}", name, value, lo, hi);
-    out = *v;
-    return "";
-  };
-  unsigned long long v = 0;
-  if (name == "transport") {
-    if (auto e = need(); !e.empty()) return e;
-    if (value == "cuse") o.transport = TransportKind::cuse;
-    else if (value == "fuse") o.transport = TransportKind::fuse;
-    else if (value == "auto") o.transport = TransportKind::automatic;
-    else return fmt::format("--transport={}: expected cuse, fuse or auto", value);
-  } else if (name == "dev-dir") {
-    if (auto e = need(); !e.empty()) return e;
-    if (value.empty() || value[0] != '/') return "--dev-dir needs an absolute path";
-    o.dev_dir = value;
-    while (o.dev_dir.size() > 1 && o.dev_dir.back() == '/') o.dev_dir.pop_back();
-  } else if (name == "foreground") {
-    if (has_value && value != "true" && value != "yes" && value != "1")
-      return "--foreground takes no value";
-    o.foreground = true;
-  } else if (name == "max-groups") {
-    if (auto e = in_range(1, RegistryOptions::largest_max_groups, v); !e.empty()) return e;
-    o.max_groups = static_cast<unsigned>(v);
-  } else if (name == "max-message-size") {
-    if (auto e = in_range(1, largest_message_size, v); !e.empty()) return e;
-    o.max_message_size = v;
-  } else if (name == "max-storage-size") {
-    if (auto e = in_range(1, 1ull << 40, v); !e.empty()) return e;
-    o.max_storage_size = v;
-  } else if (name == "threads") {
-    if (auto e = in_range(1, 64, v); !e.empty()) return e;
-    o.threads = static_cast<unsigned>(v);
-  } else if (name == "config") {
-    if (auto e = need(); !e.empty()) return e;
-    config_file = value;
-  } else if (name == "help") {
-    o.help = true;
-  } else {
-    return fmt::format("unknown option --{} (see --help)", name);
+
+  explicit LineConfig(const CLI::App& app) : app_(app) {
+    arrayDelimiter('\n');  // a value is one string: no splitting on spaces or commas
   }
-  return "";
-}
 
-std::string trim(const std::string& s) {
-  auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  auto e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
-}
+  std::vector<CLI::ConfigItem> from_config(std::istream& in) const override {
+    std::vector<CLI::ConfigItem> out;
+    std::string text;
+    for (int line = 1; std::getline(in, text); ++line) {
+      std::istringstream one(text);
+      for (auto& item : CLI::ConfigTOML::from_config(one)) {
+        if (item.name == "++" || item.name == "--")
+          throw CLI::ConfigError(fmt::format("{}:{}: sections are not supported", file(), line));
+        const CLI::Option* op = app_.get_option_no_throw("--" + item.name);
+        if (!item.parents.empty() || op == nullptr)
+          throw CLI::ConfigError(fmt::format("{}:{}: unknown setting '{}'", file(), line, item.fullname()));
+        if (!op->get_configurable())
+          throw CLI::ConfigError(
+              fmt::format("{}:{}: '{}' cannot be set in a configuration file", file(), line, item.name));
+        // Repeated: the last line wins, as on the command line (CLI11 would use the first).
+        std::erase_if(out, [&](const CLI::ConfigItem& i) { return i.name == item.name; });
+        std::erase_if(settings_, [&](const Setting& s) { return s.name == item.name; });
+        settings_.push_back({item.name, line, op->count() > 0});
+        out.push_back(std::move(item));
+      }
+    }
+    return out;
+  }
+
+  std::string file() const { return app_.get_config_ptr()->as<std::string>(); }
+
+  // "FILE:LINE: " if option `name`'s value came from the file, else "".
+  std::string where(const std::string& name) const {
+    for (const auto& s : settings_)
+      if (s.name == name) return s.overridden ? "" : fmt::format("{}:{}: ", file(), s.line);
+    return "";
+  }
+
+ private:
+  const CLI::App& app_;
+  mutable std::vector<Setting> settings_;
+};
+
+// The command line definition, bound to an Options.
+class Parser {
+ public:
+  explicit Parser(Options& o) : o_(o) {
+    app_.footer(
+        "The limits can be changed while running by root with IOCTL_SET_PARAMS on the\n"
+        "master device; shrinking them never drops stored messages.\n"
+        "SIGTERM or SIGINT: pending requests are answered (sleepers get EINTR), the\n"
+        "devices are removed, and the daemon exits 0.  SIGHUP, SIGUSR2, SIGALRM and\n"
+        "SIGPIPE are ignored; SIGUSR1 logs a status line.\n");
+    app_.get_formatter()->column_width(30);
+    app_.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app_.allow_config_extras(CLI::config_extras_mode::error);
+    config_ = std::make_shared<LineConfig>(app_);
+    app_.config_formatter(config_);
+
+    app_.add_option("--transport", transport_,
+                    "cuse: real character devices through /dev/cuse\n"
+                    "(loads the cuse module if needed); fuse: regular\n"
+                    "files in a FUSE filesystem mounted at --dev-dir,\n"
+                    "for kernels without CUSE; auto (default): cuse\n"
+                    "when available, otherwise fuse")
+        ->type_name("cuse|fuse|auto")
+        ->check(noted("--transport", CLI::IsMember({"cuse", "fuse", "auto"})));
+    app_.add_option("--dev-dir", o.dev_dir,
+                    "where the devices appear (default /dev/synch;\n"
+                    "with cuse it must lie under /dev)")
+        ->type_name("DIR")
+        ->transform(noted("--dev-dir", absolute_path()));
+    app_.add_flag("--foreground", o.foreground,
+                  "stay in the foreground (default: detach once the\n"
+                  "master device exists)")
+        ->check(noted("--foreground", boolean()));
+    number(o.max_groups, "--max-groups", RegistryOptions::largest_max_groups,
+           "highest group descriptor, 1..{} (default {})");
+    number(o.max_message_size, "--max-message-size", largest_message_size,
+           "largest message in bytes, 1..{} (default {})");
+    number(o.max_storage_size, "--max-storage-size", std::size_t{1} << 40,
+           "bytes stored per group, readable plus delayed,\n1..{} (default {})");
+    number(o.threads, "--threads", 64u, "request threads, 1..{} (default: one per core,\nat least 2)");
+    app_.set_config("--config", "",
+                    "read `name = value` settings (the option names\n"
+                    "above without --) before the command line")
+        ->type_name("FILE");
+  }
+
+  // Parses args into the Options; returns the error message or "".
+  std::string parse(const std::vector<std::string>& args) {
+    std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11's order
+    try {
+      app_.parse(reversed);
+    } catch (const CLI::CallForHelp&) {
+      o_.help = true;
+      return "";
+    } catch (const CLI::FileError&) {
+      return fmt::format("--config: cannot read the configuration file {}", config_->file());
+    } catch (const CLI::ParseError& e) {
+      return config_->where(failed_) + e.what();
+    }
+    if (transport_ == "cuse") o_.transport = TransportKind::cuse;
+    else if (transport_ == "fuse") o_.transport = TransportKind::fuse;
+    else o_.transport = TransportKind::automatic;
+    if (std::size_t limit = longest_dev_dir(o_.max_groups); o_.dev_dir.size() > limit)
+      return fmt::format(
+          "{}--dev-dir: {} is too long: {} bytes, at most {} with --max-groups={} (the path of the "
+          "last group's device, DIR{}{}, must fit the {}-byte group_t.device_path)",
+          config_->where("dev-dir"), o_.dev_dir, o_.dev_dir.size(), limit, o_.max_groups, device_name,
+          o_.max_groups, device_path_size);
+    return "";
+  }
+
+  std::string help() const { return app_.help(); }
+
+ private:
+  // A validator that also remembers the option it refused, for where().
+  CLI::Validator noted(std::string name, CLI::Validator v) {
+    return CLI::Validator(
+        [this, name = name.substr(2), v = std::move(v)](std::string& s) {
+          std::string error = v(s);
+          if (!error.empty()) failed_ = name;
+          return error;
+        },
+        "");
+  }
+
+  // Absolute; trailing slashes removed.
+  static CLI::Validator absolute_path() {
+    return CLI::Validator(
+        [](std::string& s) -> std::string {
+          if (s.empty() || s[0] != '/') return fmt::format("'{}' is not an absolute path", s);
+          while (s.size() > 1 && s.back() == '/') s.pop_back();
+          return "";
+        },
+        "");
+  }
+
+  // What CLI11 reads as a flag's value (`--foreground=no`, `foreground = yes`).
+  static CLI::Validator boolean() {
+    return CLI::Validator(
+        [](std::string& s) -> std::string {
+          static const char* const words[] = {"true", "false", "yes", "no", "on", "off", "1", "0"};
+          for (const char* w : words)
+            if (CLI::detail::to_lower(s) == w) return "";
+          return fmt::format("'{}' is not true or false", s);
+        },
+        "");
+  }
+
+  // Decimal only: CLI11 alone would read 010 as octal and 0x10 as hex.
+  static CLI::Validator decimal() {
+    return CLI::Validator(
+        [](std::string& s) -> std::string {
+          if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
+            return fmt::format("'{}' is not a decimal number", s);
+          s.erase(0, std::min(s.find_first_not_of('0'), s.size() - 1));
+          return "";
+        },
+        "");
+  }
+
+  template <class T, class Limit>
+  void number(T& value, const std::string& name, Limit largest, std::string_view help) {
+    app_.add_option(name, value, fmt::format(fmt::runtime(help), largest, value))
+        ->type_name("N")
+        ->transform(noted(name, decimal()))
+        ->check(noted(name, CLI::Range(T{1}, static_cast<T>(largest), "")));
+  }
+
+  Options& o_;
+  std::string transport_ = "auto";
+  std::string failed_;  // the option a validator refused, without "--"
+  CLI::App app_{"Serve the SynchMess device ABI: DIR/synchmess and one device per group.", "synchmessd"};
+  std::shared_ptr<LineConfig> config_;
+};
 
 }  // namespace
 
+std::size_t longest_dev_dir(unsigned max_groups) {
+  return device_path_size - 1 - device_name.size() - std::to_string(max_groups).size();
+}
+
 ParsedOptions parse_options(const std::vector<std::string>& args) {
   ParsedOptions out;
-  std::string config;
-  // Pass 1 finds --config; the file is applied first, the command line after.
-  struct Setting {
-    std::string name, value;
-    bool has_value;
-  };
-  std::vector<Setting> cli;
-  for (const auto& a : args) {
-    if (a == "-h") {
-      cli.push_back({"help", "", false});
-      continue;
-    }
-    if (a.rfind("--", 0) != 0) {
-      out.error = fmt::format("unexpected argument '{}' (see --help)", a);
-      return out;
-    }
-    auto eq = a.find('=');
-    if (eq == std::string::npos)
-      cli.push_back({a.substr(2), "", false});
-    else
-      cli.push_back({a.substr(2, eq - 2), a.substr(eq + 1), true});
-    if (cli.back().name == "config") config = cli.back().value;
-  }
-  if (!config.empty()) {
-    std::ifstream in(config);
-    if (!in) {
-      out.error = fmt::format("cannot read the configuration file {}", config);
-      return out;
-    }
-    std::string line;
-    int lineno = 0;
-    while (std::getline(in, line)) {
-      ++lineno;
-      line = trim(line.substr(0, line.find('#')));
-      if (line.empty()) continue;
-      auto eq = line.find('=');
-      std::string name = trim(line.substr(0, eq));
-      std::string value = eq == std::string::npos ? "" : trim(line.substr(eq + 1));
-      std::string ignored;
-      if (name == "config") {
-        out.error = fmt::format("{}:{}: 'config' cannot be nested", config, lineno);
-        return out;
-      }
-      if (auto e = apply(out.options, name, value, eq != std::string::npos, ignored); !e.empty()) {
-        out.error = fmt::format("{}:{}: {}", config, lineno, e);
-        return out;
-      }
-    }
-  }
-  for (const auto& s : cli) {
-    std::string ignored;
-    if (auto e = apply(out.options, s.name, s.value, s.has_value, ignored); !e.empty()) {
-      out.error = e;
-      return out;
-    }
-  }
+  Parser parser(out.options);
+  out.error = parser.parse(args);
+  if (!out.error.empty()) out.options = Options{};  // never a partial configuration
   return out;
 }
 
 std::string usage() {
-  return R"(Usage: synchmessd [OPTION]...
-Serve the SynchMess device ABI: /dev/synch/synchmess and one device per group.
-
-  --transport=cuse|fuse|auto  cuse: real character devices through /dev/cuse
-                              (loads the cuse module if needed); fuse: regular
-                              files in a FUSE filesystem mounted at --dev-dir,
-                              for kernels without CUSE; auto (default): cuse
-                              when available, otherwise fuse
-  --dev-dir=DIR               where the devices appear (default /dev/synch;
-                              with cuse it must lie under /dev)
-  --foreground                stay in the foreground (default: detach once the
-                              master device exists)
-  --max-groups=N              highest group descriptor, 1..1048575 (default 64)
-  --max-message-size=N        largest message in bytes, 1..65536 (default 1024)
-  --max-storage-size=N        bytes stored per group, readable plus delayed
-                              (default 1048576)
-  --threads=N                 request threads (default: one per core, at least 2)
-  --config=FILE               read `name = value` settings (the option names
-                              above without --) before the command line
-  --help                      show this help
-
-The limits can be changed while running by root with IOCTL_SET_PARAMS on the
-master device; shrinking them never drops stored messages.
-SIGTERM or SIGINT: pending requests are answered (sleepers get EINTR), the
-devices are removed, and the daemon exits 0.
-)";
+  Options o;
+  return Parser(o).help();
 }
 
 }  // namespace synchmess

@@ -1,12 +1,18 @@
-// options.h - synchmessd's command line and configuration file.
+// options.h - synchmessd's command line and configuration file (CLI11).
 //
 // Contract: parse_options() accepts
 //   synchmessd [--transport=cuse|fuse|auto] [--dev-dir=DIR] [--foreground]
 //              [--max-groups=N] [--max-message-size=N]
 //              [--max-storage-size=N] [--threads=N] [--config=FILE] [--help]
-// A config file holds the same settings as `name = value` lines ('#'
-// starts a comment); the command line wins over the file.  Bad input gives
-// an error message naming the option, never a partial configuration.
+// (also `--name value`, and -h).  A config file holds the same settings as
+// `name = value` lines, option names without the dashes ('#' starts a
+// comment; quotes around a value are removed); the command line wins over the
+// file; a repeated option takes its last value.  Bad input gives one error
+// message naming the option (and FILE:LINE for a value from the file), never a
+// partial configuration.  --dev-dir is refused when the longest device path,
+// DIR/synchmessN with N = max-groups, does not fit group_t.device_path.
+// usage() is the --help text.
+// Thread safety: both are pure functions of their input (and the file).
 #pragma once
 
 #include <cstddef>
@@ -37,5 +43,9 @@ struct ParsedOptions {
 
 ParsedOptions parse_options(const std::vector<std::string>& args);
 std::string usage();
+
+// The longest --dev-dir accepted with this max-groups: DIR + "/synchmess" +
+// the digits of max_groups + NUL must fit group_t.device_path (256 bytes).
+std::size_t longest_dev_dir(unsigned max_groups);
 
 }  // namespace synchmess

@@ -14,6 +14,7 @@
 #include "core/size_limits.h"
 #include "daemon/group_requests.h"
 #include "daemon/log.h"
+#include "daemon/notifier.h"
 #include "daemon/transports.h"
 
 namespace synchmess {
@@ -58,6 +59,8 @@ int Service::run(std::function<void()> ready) {
   // Signals first: a SIGTERM during start-up must stop us cleanly too.
   boost::asio::signal_set signals(s.io, SIGTERM, SIGINT);
   signals.add(SIGHUP);
+  signals.add(SIGUSR1);
+  Notifier notifier(s.io);
 
   TransportKind kind = s.options.transport;
   std::string why;
@@ -80,6 +83,7 @@ int Service::run(std::function<void()> ready) {
     else
       log::error("{}: stopping with exit status {} so that a supervisor restarts the service", reason, code);
     exit_code = code;
+    notifier.stop();
     s.transport->begin_stop();
     s.registry.shutdown();  // sleepers get EINTR, timers stop
     s.groups.shutdown();
@@ -104,11 +108,23 @@ int Service::run(std::function<void()> ready) {
             s.options.dev_dir, s.transport->name(), s.threads, s.options.max_groups,
             s.options.max_message_size, s.options.max_storage_size);
   if (ready) ready();
+  auto status = [&] {  // scans the registry: for SIGUSR1 and the watchdog pings, not a hot path
+    unsigned groups = 0;
+    for (unsigned d = 1; d <= s.registry.max_groups(); ++d) groups += s.registry.find(d) != nullptr;
+    return fmt::format("serving {} over {}, {} groups", s.options.dev_dir, s.transport->name(), groups);
+  };
+  notifier.ready(status());
+  notifier.start_watchdog(status);
 
   std::function<void(const boost::system::error_code&, int)> on_signal;
   on_signal = [&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
-    if (sig == SIGHUP) {  // nothing to reload: the limits change by ioctl
+    if (sig == SIGHUP || sig == SIGUSR1) {  // SIGHUP: nothing to reload, the limits change by ioctl
+      if (sig == SIGUSR1) {
+        auto text = status();
+        log::info("status: {}", text);
+        notifier.status(text);
+      }
       signals.async_wait(on_signal);
       return;
     }

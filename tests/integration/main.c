@@ -82,6 +82,17 @@ static const struct sm_test all_tests[] = {
 	T("params_on_group_eperm", test_params_on_group, 1, 15),
 	T("params_set_nonroot_eperm", test_params_set_nonroot, 0, 15),
 
+	T("iov_transport_writev_merges", test_iov_transport_writev_merges, 1, 15),
+	T("iov_transport_writev_total_too_big", test_iov_transport_writev_total_too_big, 1, 15),
+	T("iov_transport_writev_page_split", test_iov_transport_writev_page_split, 1, 15),
+	T("iov_transport_readv_merges", test_iov_transport_readv_merges, 1, 15),
+	T("iov_transport_readv_page_split", test_iov_transport_readv_page_split, 1, 15),
+	T("iov_transport_positional_espipe", test_iov_transport_positional_espipe, 1, 15),
+	T("iov_transport_write_partly_mapped", test_iov_transport_write_partly_mapped, 1, 15),
+	T("iov_transport_read_partly_mapped", test_iov_transport_read_partly_mapped, 1, 15),
+	T("iov_shim_writev", test_iov_shim_writev, 1, 15),
+	T("iov_shim_readv", test_iov_shim_readv, 1, 15),
+
 	T("stress_delayed_flush", test_stress_delayed_flush, 8, 180),
 	T("stress_full_groups", test_stress_full_groups, 4, 180),
 	T("stress_8x8_64_groups", test_stress, MAX_NUM_GROUPS, 240),

@@ -72,6 +72,18 @@ enum sm_result test_params_shrink_storage(struct sm_ctx *ctx);
 enum sm_result test_params_on_group(struct sm_ctx *ctx);
 enum sm_result test_params_set_nonroot(struct sm_ctx *ctx);
 
+/* test_iov.c */
+enum sm_result test_iov_transport_writev_merges(struct sm_ctx *ctx);
+enum sm_result test_iov_transport_writev_total_too_big(struct sm_ctx *ctx);
+enum sm_result test_iov_transport_writev_page_split(struct sm_ctx *ctx);
+enum sm_result test_iov_transport_readv_merges(struct sm_ctx *ctx);
+enum sm_result test_iov_transport_readv_page_split(struct sm_ctx *ctx);
+enum sm_result test_iov_transport_positional_espipe(struct sm_ctx *ctx);
+enum sm_result test_iov_transport_write_partly_mapped(struct sm_ctx *ctx);
+enum sm_result test_iov_transport_read_partly_mapped(struct sm_ctx *ctx);
+enum sm_result test_iov_shim_writev(struct sm_ctx *ctx);
+enum sm_result test_iov_shim_readv(struct sm_ctx *ctx);
+
 /* test_stress.c */
 enum sm_result test_stress(struct sm_ctx *ctx);
 enum sm_result test_stress_delayed_flush(struct sm_ctx *ctx);

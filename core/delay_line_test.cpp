@@ -2,10 +2,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
 
 #include "core/group.h"
@@ -37,16 +39,47 @@ class DelayTest : public ::testing::Test {
   }
 };
 
+// No assertion here depends on how fast anything runs: the message is
+// sampled until it shows up (at most 10 s), and every sample that sees it
+// must come at least the delay after a time taken before the send.
 TEST_F(DelayTest, DelayedMessageAppearsAfterTheDelayNotBefore) {
+  constexpr auto delay = 150ms;
   ASSERT_TRUE(group.set_send_delay(150));
   auto start = Clock::now();
   EXPECT_EQ(group.send(bytes("late")).value(), 4u);
-  EXPECT_FALSE(group.readable());
-  EXPECT_EQ(group.delayed(), 1u);
-  ASSERT_TRUE(eventually([&] { return group.readable(); }));
-  EXPECT_GE(Clock::now() - start, 150ms);
+  bool readable = false;
+  int samples = 0;
+  for (auto end = Clock::now() + 10s; !readable && Clock::now() < end; ++samples) {
+    // delayed() first: publication moves the message to the queue under
+    // the line's lock, so "not readable" afterwards means it was pending.
+    std::size_t pending = group.delayed();
+    readable = group.readable();
+    auto elapsed = Clock::now() - start;
+    if (readable)
+      ASSERT_GE(elapsed, delay) << "readable before its delay (sample " << samples << ")";
+    else
+      ASSERT_EQ(pending, 1u);
+    if (!readable) std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(readable) << "a 150 ms delayed message not readable after 10 s";
   EXPECT_EQ(take(group), "late");
   EXPECT_EQ(group.delayed(), 0u);
+  EXPECT_FALSE(group.readable());
+}
+
+// With a delay far longer than any test run, "not readable yet" holds by
+// construction right after the send.
+TEST_F(DelayTest, LongDelayedMessageIsPendingUntilFlushed) {
+  ASSERT_TRUE(group.set_send_delay(3'600'000));
+  EXPECT_EQ(group.send(bytes("held")).value(), 4u);
+  EXPECT_FALSE(group.readable());
+  EXPECT_EQ(group.delayed(), 1u);
+  EXPECT_EQ(group.stored_bytes(), 4u);
+  EXPECT_EQ(group.receive(), nullptr);
+  EXPECT_EQ(group.flush_delayed(), 1u);
+  EXPECT_EQ(group.delayed(), 0u);
+  EXPECT_EQ(take(group), "held");
+  EXPECT_EQ(group.stored_bytes(), 0u);
 }
 
 TEST_F(DelayTest, OrderKeptAcrossManyDelayedMessages) {
@@ -76,17 +109,83 @@ TEST_F(DelayTest, FlushPublishesEverythingNowInOrder) {
   EXPECT_EQ(group.flush_delayed(), 0u);
 }
 
+// The executor's only thread is held while a message is sent, its deadline
+// passes and it is revoked, so the timer cannot publish it first: revoke
+// finds it by construction.  Once released, the timer's wait completes for
+// a line with nothing in it, and a later message still comes out after its
+// own delay.
 TEST_F(DelayTest, RevokeDestroysPendingAndFreesStorage) {
-  ASSERT_TRUE(group.set_send_delay(100));
+  constexpr auto delay = 20ms;
+  ASSERT_TRUE(group.set_send_delay(20));
+  std::promise<void> entered, release;
+  boost::asio::post(io.executor(), [&entered, held = release.get_future()] {
+    entered.set_value();
+    held.wait();
+  });
+  entered.get_future().wait();
+  struct Releaser {
+    std::promise<void>& p;
+    bool done = false;
+    void operator()() {
+      if (!done) p.set_value();
+      done = true;
+    }
+    ~Releaser() { (*this)(); }  // also on an early ASSERT return
+  } releaser{release};
+
   group.send(bytes("gone")).value();
+  auto sent = Clock::now();
+  EXPECT_EQ(group.stored_bytes(), 4u);
+  std::this_thread::sleep_until(sent + delay + 1ms);  // its deadline has passed
   EXPECT_EQ(group.revoke_delayed(), 1u);
   EXPECT_EQ(group.stored_bytes(), 0u);
-  std::this_thread::sleep_for(200ms);  // the old timer fires and finds nothing
+  EXPECT_EQ(group.delayed(), 0u);
   EXPECT_FALSE(group.readable());
-  // A later delayed message still comes out after its own delay.
+  EXPECT_EQ(group.flush_delayed(), 0u);
+  EXPECT_FALSE(group.readable());
+  releaser();
+
+  // Only one timer wait is outstanding at a time, so once "later" is out
+  // the wait armed for "gone" has completed.
+  auto start = Clock::now();
   group.send(bytes("later")).value();
   ASSERT_TRUE(eventually([&] { return group.readable(); }));
+  EXPECT_GE(Clock::now() - start, delay);
   EXPECT_EQ(take(group), "later");
+  EXPECT_FALSE(group.readable());
+  EXPECT_EQ(group.delayed(), 0u);
+  EXPECT_EQ(group.stored_bytes(), 0u);
+}
+
+// A message's delay is its own: a shorter delay set after a flush (or a
+// revoke) of longer-delayed messages must not wait for the timer armed for
+// them.  Waits at most 10 s; the stale deadline is an hour away.
+// DISABLED: fails on main (delay_line.cpp keeps the wait armed for the
+// flushed head and defer() does not re-arm an earlier deadline); enable it
+// with the fix.
+TEST_F(DelayTest, DISABLED_ShorterDelayAfterFlushIsNotHeldByTheOldTimer) {
+  ASSERT_TRUE(group.set_send_delay(3'600'000));
+  group.send(bytes("old")).value();
+  EXPECT_EQ(group.flush_delayed(), 1u);
+  EXPECT_EQ(take(group), "old");
+  ASSERT_TRUE(group.set_send_delay(20));
+  auto start = Clock::now();
+  group.send(bytes("new")).value();
+  ASSERT_TRUE(eventually([&] { return group.readable(); }))
+      << "a 20 ms delayed message waited for a timer armed an hour ahead";
+  EXPECT_GE(Clock::now() - start, 20ms);
+  EXPECT_EQ(take(group), "new");
+}
+
+TEST_F(DelayTest, DISABLED_ShorterDelayAfterRevokeIsNotHeldByTheOldTimer) {
+  ASSERT_TRUE(group.set_send_delay(3'600'000));
+  group.send(bytes("old")).value();
+  EXPECT_EQ(group.revoke_delayed(), 1u);
+  ASSERT_TRUE(group.set_send_delay(20));
+  group.send(bytes("new")).value();
+  ASSERT_TRUE(eventually([&] { return group.readable(); }))
+      << "a 20 ms delayed message waited for a timer armed an hour ahead";
+  EXPECT_EQ(take(group), "new");
 }
 
 TEST_F(DelayTest, TimerArmedForAnOldHeadStillServesNewMessages) {

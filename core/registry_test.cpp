@@ -42,8 +42,75 @@ TEST(Registry, ConfigurableUpTo4096AndBeyond) {
   IoThread io;
   Limits limits;
   Registry r(io.executor(), limits, {.max_groups = 4096});
+  EXPECT_EQ(r.max_groups(), 4096u);
   EXPECT_TRUE(r.install(4096));
   EXPECT_EQ(r.install(4097).error(), Errc::bad_descriptor);
+  EXPECT_EQ(r.find(4097), nullptr);
+  r.shutdown();
+  io.stop();
+}
+
+// Installs at the edges of 1..max_groups: both ends work, everything just
+// outside (and far outside) is bad_descriptor, and find() answers nullptr
+// there without touching anything beyond the table.
+void expect_range(Registry& r, unsigned max) {
+  ASSERT_EQ(r.max_groups(), max);
+  EXPECT_EQ(r.install(0).error(), Errc::bad_descriptor);
+  EXPECT_EQ(r.install(max + 1).error(), Errc::bad_descriptor);
+  EXPECT_EQ(r.install(max + 2).error(), Errc::bad_descriptor);
+  EXPECT_EQ(r.install(RegistryOptions::largest_max_groups + 1).error(), Errc::bad_descriptor);
+  EXPECT_EQ(r.install(~0u).error(), Errc::bad_descriptor);
+  EXPECT_EQ(r.find(0), nullptr);
+  EXPECT_EQ(r.find(max + 1), nullptr);
+  EXPECT_EQ(r.find(~0u), nullptr);
+  auto first = r.install(1);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->created);
+  EXPECT_EQ(first->group->descriptor(), 1u);
+  EXPECT_EQ(r.find(1), first->group);
+  auto last = r.install(max);
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->group->descriptor(), max);
+  EXPECT_EQ(r.find(max), last->group);
+  EXPECT_EQ(r.find(max + 1), nullptr);
+}
+
+TEST(Registry, LargestMaxGroupsIsTheLimit) {
+  IoThread io;
+  Limits limits;
+  Registry r(io.executor(), limits, {.max_groups = RegistryOptions::largest_max_groups});
+  expect_range(r, RegistryOptions::largest_max_groups);
+  r.shutdown();
+  io.stop();
+}
+
+TEST(Registry, MaxGroupsAboveTheLargestIsClamped) {
+  for (unsigned asked : {RegistryOptions::largest_max_groups + 1, ~0u}) {
+    SCOPED_TRACE(asked);
+    IoThread io;
+    Limits limits;
+    Registry r(io.executor(), limits, {.max_groups = asked});
+    expect_range(r, RegistryOptions::largest_max_groups);
+    r.shutdown();
+    io.stop();
+  }
+}
+
+TEST(Registry, MaxGroupsZeroIsClampedToOne) {
+  IoThread io;
+  Limits limits;
+  Registry r(io.executor(), limits, {.max_groups = 0});
+  expect_range(r, 1);
+  r.shutdown();
+  io.stop();
+}
+
+TEST(Registry, DefaultRangeIsOneTo64) {
+  IoThread io;
+  Limits limits;
+  Registry r(io.executor(), limits, {});
+  expect_range(r, RegistryOptions::default_max_groups);
+  EXPECT_EQ(RegistryOptions::default_max_groups, 64u);
   r.shutdown();
   io.stop();
 }

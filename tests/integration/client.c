@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,5 +185,92 @@ ssize_t sm_read_within(int fd, void *buf, size_t size, unsigned ms)
 		if (r != 0 || sm_now_ms() > end)
 			return r;
 		sm_sleep_ms(2);
+	}
+}
+
+/* The system call tid is blocked in: its number and first two arguments.
+ * 0, or -1 when tid runs (or is gone, or /proc says nothing usable). */
+static int blocked_syscall(pid_t tid, long *nr, unsigned long *a0,
+			   unsigned long *a1)
+{
+	char path[64], line[256];
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof path, "/proc/%d/syscall", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	n = fgets(line, sizeof line, f) ? sscanf(line, "%ld %lx %lx", nr, a0, a1) : 0;
+	fclose(f);
+	return n == 3 && *nr >= 0 ? 0 : -1;
+}
+
+static int wchan_starts_with(pid_t tid, const char *prefix)
+{
+	char path[64], name[128] = "";
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/wchan", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (!fgets(name, sizeof name, f))
+		name[0] = '\0';
+	fclose(f);
+	return strncmp(name, prefix, strlen(prefix)) == 0;
+}
+
+int sm_wait_in_ioctl(struct sm_ctx *ctx, pid_t tid, unsigned long request,
+		     const atomic_int *done, unsigned ms)
+{
+	double end = sm_now_ms() + ms;
+	unsigned long a0, a1;
+	long nr;
+
+	for (;;) {
+		if (done && atomic_load(done))
+			return 1;
+		if (blocked_syscall(tid, &nr, &a0, &a1) == 0 && nr == SYS_ioctl &&
+		    (unsigned)a1 == (unsigned)request)
+			return 0;
+		if (sm_now_ms() > end) {
+			sm_fail(ctx, 0, "task %d not seen blocked in ioctl(0x%lx) "
+				"within %u ms", (int)tid, request, ms);
+			return -1;
+		}
+		sm_sleep_ms(1);
+	}
+}
+
+static int is_poll(long nr)
+{
+#ifdef SYS_poll
+	if (nr == SYS_poll)
+		return 1;
+#endif
+	return nr == SYS_ppoll;
+}
+
+int sm_wait_in_poll(struct sm_ctx *ctx, pid_t tid, const atomic_int *done,
+		    unsigned ms)
+{
+	double end = sm_now_ms() + ms;
+	unsigned long a0, a1;
+	long nr;
+
+	for (;;) {
+		if (done && atomic_load(done))
+			return 1;
+		if (blocked_syscall(tid, &nr, &a0, &a1) == 0 &&
+		    is_poll(nr) &&
+		    wchan_starts_with(tid, "poll_schedule_timeout"))
+			return 0;
+		if (sm_now_ms() > end) {
+			sm_fail(ctx, 0, "task %d not seen asleep in poll within %u ms",
+				(int)tid, ms);
+			return -1;
+		}
+		sm_sleep_ms(1);
 	}
 }

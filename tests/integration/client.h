@@ -9,6 +9,7 @@
 #ifndef SYNCHMESS_INTEGRATION_CLIENT_H
 #define SYNCHMESS_INTEGRATION_CLIENT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -44,6 +45,22 @@ void sm_sleep_ms(unsigned ms);
 
 /* Absolute CLOCK_REALTIME deadline ms from now (for timed joins). */
 struct timespec sm_deadline(unsigned ms);
+
+/* Conditions on a blocked task instead of sleeps hoping it got there.
+ * tid is a thread of this process (gettid()) or another process's pid.
+ * Both read /proc/TID/syscall (and wchan); they poll every millisecond until
+ * the condition holds (0), *done becomes nonzero (1; done may be NULL), or
+ * ms pass (-1, reason recorded). */
+
+/* tid is blocked inside ioctl(any fd, request). */
+int sm_wait_in_ioctl(struct sm_ctx *ctx, pid_t tid, unsigned long request,
+		     const atomic_int *done, unsigned ms);
+
+/* tid is blocked inside poll()/ppoll() and asleep in the kernel's poll wait
+ * itself (wchan poll_schedule_timeout), i.e. past the driver's poll
+ * callback: on FUSE/CUSE the daemon has answered the POLL request. */
+int sm_wait_in_poll(struct sm_ctx *ctx, pid_t tid, const atomic_int *done,
+		    unsigned ms);
 
 /* Fills buf with a pattern derived from seed. */
 void sm_fill(void *buf, size_t size, unsigned seed);

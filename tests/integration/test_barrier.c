@@ -3,9 +3,13 @@
  * groups, a sleeper ended by a signal (EINTR) or by SIGKILL leaves nothing
  * behind.
  *
- * A sleeper cannot be observed "asleep in the daemon"; the tests give the
- * sleepers a settling time (longer on CUSE, which runs under emulation) and
- * check that none has returned before waking them.
+ * No test sleeps hoping sleepers have settled.  A sleeper is waited for
+ * until the kernel shows it blocked in ioctl(IOCTL_SLEEP) (/proc, see
+ * client.h), and sleepers are woken by calling AWAKE until the counts it
+ * returns add up to the sleepers expected (the benchmark's pattern): the
+ * sum must come out exact, every sleeper must return 0, and a final AWAKE
+ * must count 0.  A sleeper that returns without being counted, or a count
+ * too high, fails the test whatever the timing.
  */
 #define _GNU_SOURCE
 #include "tests.h"
@@ -23,17 +27,23 @@
 
 #include "client.h"
 
+/* Generous bounds for waits on a condition (a loaded 2-CPU host, or CUSE
+ * under emulation); they only matter when something is broken. */
+#define WAIT_MS 10000
+
 struct sleeper {
 	pthread_t thread;
 	int fd;
 	int ret;
 	int err;
+	atomic_int tid; /* set right before the ioctl */
 	atomic_int done;
 };
 
 static void *sleeper_main(void *arg)
 {
 	struct sleeper *s = arg;
+	atomic_store(&s->tid, (int)gettid());
 	errno = 0;
 	s->ret = ioctl(s->fd, IOCTL_SLEEP);
 	s->err = errno;
@@ -41,14 +51,28 @@ static void *sleeper_main(void *arg)
 	return NULL;
 }
 
-static unsigned settle_ms(const struct sm_ctx *ctx)
+/* Waits until s is blocked in IOCTL_SLEEP (or has returned: the caller's
+ * checks decide).  0 or -1 (reason recorded). */
+static int wait_asleep(struct sm_ctx *ctx, struct sleeper *s)
 {
-	return ctx->transport == SM_CUSE ? 2000 : 1000;
+	double end = sm_now_ms() + WAIT_MS;
+
+	while (atomic_load(&s->tid) == 0) {
+		if (sm_now_ms() > end) {
+			sm_fail(ctx, 0, "sleeper thread did not start within %d ms",
+				WAIT_MS);
+			return -1;
+		}
+		sm_sleep_ms(1);
+	}
+	return sm_wait_in_ioctl(ctx, atomic_load(&s->tid), IOCTL_SLEEP, &s->done,
+				WAIT_MS) < 0 ? -1 : 0;
 }
 
 static int start_sleeper(struct sm_ctx *ctx, struct sleeper *s, unsigned desc)
 {
 	memset(s, 0, sizeof *s);
+	atomic_init(&s->tid, 0);
 	atomic_init(&s->done, 0);
 	s->fd = sm_group_open(ctx, desc);
 	if (s->fd < 0)
@@ -93,22 +117,53 @@ static int count_done(struct sleeper *s, int n)
 	return c;
 }
 
+/* Calls AWAKE on fd until the counts it returns add up to want, or every
+ * one of the n sleepers s has returned (anything returned was counted by an
+ * AWAKE that already came back, so a shortfall then is final), or WAIT_MS
+ * pass.  Returns the sum, or -1 if AWAKE failed (reason recorded). */
+static long awake_until(struct sm_ctx *ctx, int fd, struct sleeper *s, int n,
+			long want)
+{
+	double end = sm_now_ms() + WAIT_MS;
+	long sum = 0;
+
+	for (;;) {
+		int r = ioctl(fd, IOCTL_AWAKE);
+		if (r < 0) {
+			sm_fail(ctx, 1, "IOCTL_AWAKE failed");
+			return -1;
+		}
+		sum += r;
+		if (sum >= want || count_done(s, n) == n || sm_now_ms() > end)
+			return sum;
+		sm_sleep_ms(1);
+	}
+}
+
 enum sm_result test_barrier_awake_counts(struct sm_ctx *ctx)
 {
 	struct sleeper s[3];
 	int started = 0, fd = sm_group_fresh(ctx, 0);
+	long woken;
 
 	if (fd < 0)
 		return SM_FAIL;
 	for (; started < 3; started++)
 		if (start_sleeper(ctx, &s[started], ctx->groups[0]) != 0)
 			goto out;
-	sm_sleep_ms(settle_ms(ctx));
+	for (int i = 0; i < 3; i++)
+		if (wait_asleep(ctx, &s[i]) != 0)
+			goto out;
 	CHECK(count_done(s, 3) == 0, "IOCTL_SLEEP returned without AWAKE (ret %d, %s)",
 	      s[0].ret, sm_errname(s[0].err));
-	CHECK_RET(ioctl(fd, IOCTL_AWAKE), 3);
-	int left = wait_sleepers(s, 3, 2000);
-	CHECK(left == 0, "%d of 3 sleepers still blocked 2 s after AWAKE", left);
+	woken = awake_until(ctx, fd, s, 3, 3);
+	if (woken < 0)
+		goto out;
+	CHECK(woken == 3, "AWAKE counted %ld sleepers in all, expected 3 "
+	      "(%d of 3 returned)", woken, count_done(s, 3));
+	int left = wait_sleepers(s, 3, WAIT_MS);
+	CHECK(left == 0, "%d of 3 sleepers still blocked %d ms after AWAKE counted them",
+	      left, WAIT_MS);
 	for (int i = 0; i < 3; i++)
 		CHECK(s[i].ret == 0, "sleeper %d returned %d (%s)", i, s[i].ret,
 		      sm_errname(s[i].err));
@@ -142,10 +197,14 @@ out:
 	return SM_FAIL;
 }
 
+/* a's sleeper is asleep before b's sleeper starts, so the AWAKEs on b run
+ * while it is asleep too: they must count b's sleeper only, and a's
+ * sleeper must then be counted by an AWAKE on a. */
 enum sm_result test_barrier_groups_independent(struct sm_ctx *ctx)
 {
-	struct sleeper s;
-	int started = 0, a = -1, b = -1;
+	struct sleeper sa, sb;
+	int started_a = 0, started_b = 0, a = -1, b = -1;
+	long woken;
 
 	a = sm_group_fresh(ctx, 0);
 	if (a < 0)
@@ -153,25 +212,54 @@ enum sm_result test_barrier_groups_independent(struct sm_ctx *ctx)
 	b = sm_group_fresh(ctx, 1);
 	if (b < 0)
 		goto out;
-	if (start_sleeper(ctx, &s, ctx->groups[0]) != 0)
+	if (start_sleeper(ctx, &sa, ctx->groups[0]) != 0)
 		goto out;
-	started = 1;
-	sm_sleep_ms(settle_ms(ctx));
-	CHECK(!atomic_load(&s.done), "IOCTL_SLEEP returned without AWAKE");
+	started_a = 1;
+	if (wait_asleep(ctx, &sa) != 0)
+		goto out;
+	CHECK(!atomic_load(&sa.done), "IOCTL_SLEEP returned without AWAKE");
 	CHECK_RET(ioctl(b, IOCTL_AWAKE), 0);
-	sm_sleep_ms(200);
-	CHECK(!atomic_load(&s.done), "AWAKE on group %u woke a sleeper of group %u",
+	if (start_sleeper(ctx, &sb, ctx->groups[1]) != 0)
+		goto out;
+	started_b = 1;
+	if (wait_asleep(ctx, &sb) != 0)
+		goto out;
+	woken = awake_until(ctx, b, &sb, 1, 1);
+	if (woken < 0)
+		goto out;
+	CHECK(woken == 1, "AWAKE on group %u counted %ld sleepers, expected 1 "
+	      "(its own)", ctx->groups[1], woken);
+	CHECK(wait_sleepers(&sb, 1, WAIT_MS) == 0, "sleeper of group %u still "
+	      "blocked after AWAKE counted it", ctx->groups[1]);
+	started_b = 0;
+	CHECK(sb.ret == 0, "sleeper returned %d (%s)", sb.ret, sm_errname(sb.err));
+	CHECK(!atomic_load(&sa.done), "AWAKE on group %u woke a sleeper of group %u",
 	      ctx->groups[1], ctx->groups[0]);
-	CHECK_RET(ioctl(a, IOCTL_AWAKE), 1);
-	CHECK(wait_sleepers(&s, 1, 2000) == 0, "sleeper still blocked 2 s after AWAKE");
-	CHECK(s.ret == 0, "sleeper returned %d (%s)", s.ret, sm_errname(s.err));
-	close(s.fd);
+	CHECK_RET(ioctl(b, IOCTL_AWAKE), 0);
+
+	woken = awake_until(ctx, a, &sa, 1, 1);
+	if (woken < 0)
+		goto out;
+	CHECK(woken == 1, "AWAKE on group %u counted %ld sleepers, expected 1 "
+	      "(its sleeper returned: %d)", ctx->groups[0], woken,
+	      atomic_load(&sa.done));
+	CHECK(wait_sleepers(&sa, 1, WAIT_MS) == 0, "sleeper still blocked after "
+	      "AWAKE counted it");
+	started_a = 0;
+	CHECK(sa.ret == 0, "sleeper returned %d (%s)", sa.ret, sm_errname(sa.err));
+	CHECK_RET(ioctl(a, IOCTL_AWAKE), 0);
+	close(sa.fd);
+	close(sb.fd);
 	close(a);
 	close(b);
 	return SM_PASS;
 out:
-	for (int tries = 0; started && tries < 20 && !atomic_load(&s.done); tries++) {
+	for (int tries = 0; started_a && tries < 20 && !atomic_load(&sa.done); tries++) {
 		ioctl(a, IOCTL_AWAKE);
+		sm_sleep_ms(100);
+	}
+	for (int tries = 0; started_b && tries < 20 && !atomic_load(&sb.done); tries++) {
+		ioctl(b, IOCTL_AWAKE);
 		sm_sleep_ms(100);
 	}
 	close(a);
@@ -185,11 +273,14 @@ static void on_sigusr1(int sig)
 	(void)sig;
 }
 
+/* s[1] is asleep first, then s[0]; s[0] is signalled once it is known to
+ * be blocked in the ioctl (so the signal cannot land before it). */
 enum sm_result test_barrier_signal_eintr(struct sm_ctx *ctx)
 {
 	struct sleeper s[2];
 	struct sigaction sa;
 	int started = 0, fd = sm_group_fresh(ctx, 0);
+	long woken;
 
 	if (fd < 0)
 		return SM_FAIL;
@@ -199,26 +290,37 @@ enum sm_result test_barrier_signal_eintr(struct sm_ctx *ctx)
 	sigemptyset(&sa.sa_mask);
 	CHECK_SYS(sigaction(SIGUSR1, &sa, NULL));
 
-	for (; started < 2; started++)
-		if (start_sleeper(ctx, &s[started], ctx->groups[0]) != 0)
+	/* started counts from the end: s[1] first, then s[0]. */
+	for (int i = 1; i >= 0; i--) {
+		if (start_sleeper(ctx, &s[i], ctx->groups[0]) != 0)
 			goto out;
-	sm_sleep_ms(settle_ms(ctx));
+		started++;
+		if (wait_asleep(ctx, &s[i]) != 0)
+			goto out;
+	}
 	CHECK(count_done(s, 2) == 0, "IOCTL_SLEEP returned without AWAKE");
 
 	int e = pthread_kill(s[0].thread, SIGUSR1);
 	CHECK(e == 0, "pthread_kill failed: %s", strerror(e));
-	CHECK(wait_sleepers(&s[0], 1, 2000) == 0,
-	      "sleeper still blocked 2 s after a signal (interrupt not handled)");
+	CHECK(wait_sleepers(&s[0], 1, WAIT_MS) == 0,
+	      "sleeper still blocked %d ms after a signal (interrupt not handled)",
+	      WAIT_MS);
 	CHECK(s[0].ret == -1 && s[0].err == EINTR,
 	      "interrupted sleeper returned %d errno %s, expected -1 EINTR",
 	      s[0].ret, sm_errname(s[0].err));
-	sm_sleep_ms(100);
 	CHECK(!atomic_load(&s[1].done), "the other sleeper returned too (ret %d, %s)",
 	      s[1].ret, sm_errname(s[1].err));
 
-	/* Only the sleeper that is still there is counted. */
-	CHECK_RET(ioctl(fd, IOCTL_AWAKE), 1);
-	CHECK(wait_sleepers(&s[1], 1, 2000) == 0, "sleeper still blocked 2 s after AWAKE");
+	/* Only the sleeper that is still there is counted (not the interrupted
+	 * one, and the other one was not released uncounted). */
+	woken = awake_until(ctx, fd, &s[1], 1, 1);
+	if (woken < 0)
+		goto out;
+	CHECK(woken == 1, "AWAKE counted %ld sleepers after one of two was "
+	      "interrupted, expected 1 (the other returned: %d, %d %s)", woken,
+	      atomic_load(&s[1].done), s[1].ret, sm_errname(s[1].err));
+	CHECK(wait_sleepers(&s[1], 1, WAIT_MS) == 0,
+	      "sleeper still blocked after AWAKE counted it");
 	CHECK(s[1].ret == 0, "sleeper returned %d (%s)", s[1].ret, sm_errname(s[1].err));
 	CHECK_RET(ioctl(fd, IOCTL_AWAKE), 0);
 	close(s[0].fd);
@@ -226,7 +328,8 @@ enum sm_result test_barrier_signal_eintr(struct sm_ctx *ctx)
 	close(fd);
 	return SM_PASS;
 out:
-	for (int tries = 0; tries < 20 && count_done(s, started) < started; tries++) {
+	for (int tries = 0; tries < 20 && started > 0 &&
+	     count_done(&s[2 - started], started) < started; tries++) {
 		ioctl(fd, IOCTL_AWAKE);
 		sm_sleep_ms(100);
 	}
@@ -260,14 +363,16 @@ enum sm_result test_barrier_sigkill(struct sm_ctx *ctx)
 
 	struct pollfd p = { .fd = ready[0], .events = POLLIN };
 	char c;
-	CHECK(poll(&p, 1, 5000) == 1 && read(ready[0], &c, 1) == 1,
-	      "child did not open the group within 5 s");
-	sm_sleep_ms(settle_ms(ctx));
+	CHECK(poll(&p, 1, WAIT_MS) == 1 && read(ready[0], &c, 1) == 1,
+	      "child did not open the group within %d ms", WAIT_MS);
+	/* The child is single-threaded: its pid is the sleeping task. */
+	if (sm_wait_in_ioctl(ctx, child, IOCTL_SLEEP, NULL, WAIT_MS) != 0)
+		goto out;
 	CHECK(waitpid(child, &status, WNOHANG) == 0,
 	      "sleeping child exited by itself (status 0x%x)", status);
 
 	CHECK_SYS(kill(child, SIGKILL));
-	double end = sm_now_ms() + 3000;
+	double end = sm_now_ms() + WAIT_MS;
 	while (sm_now_ms() < end) {
 		if (waitpid(child, &status, WNOHANG) == child) {
 			reaped = 1;
@@ -275,8 +380,8 @@ enum sm_result test_barrier_sigkill(struct sm_ctx *ctx)
 		}
 		sm_sleep_ms(5);
 	}
-	CHECK(reaped, "child sleeping in IOCTL_SLEEP still alive 3 s after SIGKILL "
-	      "(the daemon never answered the interrupt)");
+	CHECK(reaped, "child sleeping in IOCTL_SLEEP still alive %d ms after SIGKILL "
+	      "(the daemon never answered the interrupt)", WAIT_MS);
 	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
 	      "child ended with status 0x%x, expected death by SIGKILL", status);
 	child = -1;
@@ -301,7 +406,8 @@ out:
 
 /* Sleepers must not hold the daemon's request threads: with more sleepers
  * than any sane thread pool, the group and other groups keep working, and
- * one AWAKE wakes them all. */
+ * AWAKE wakes them all.  A request stuck behind the sleepers never returns:
+ * the runner's deadline for the test reports that ("timed out"). */
 #define MANY 16
 
 enum sm_result test_barrier_many_sleepers(struct sm_ctx *ctx)
@@ -309,7 +415,7 @@ enum sm_result test_barrier_many_sleepers(struct sm_ctx *ctx)
 	static struct sleeper s[MANY];
 	char buf[16];
 	int started = 0, other = -1, fd = sm_group_fresh(ctx, 0);
-	double t0;
+	long woken;
 
 	if (fd < 0)
 		return SM_FAIL;
@@ -319,24 +425,30 @@ enum sm_result test_barrier_many_sleepers(struct sm_ctx *ctx)
 	for (; started < MANY; started++)
 		if (start_sleeper(ctx, &s[started], ctx->groups[0]) != 0)
 			goto out;
-	sm_sleep_ms(settle_ms(ctx));
+	for (int i = 0; i < MANY; i++)
+		if (wait_asleep(ctx, &s[i]) != 0)
+			goto out;
 	CHECK(count_done(s, MANY) == 0, "IOCTL_SLEEP returned without AWAKE");
 
-	t0 = sm_now_ms();
 	CHECK_RET(write(fd, "a", 1), 1);
 	CHECK_RET(read(fd, buf, sizeof buf), 1);
 	CHECK_RET(write(other, "b", 1), 1);
 	CHECK_RET(read(other, buf, sizeof buf), 1);
 	CHECK_RET(ioctl(other, IOCTL_AWAKE), 0);
-	CHECK(sm_now_ms() - t0 < 2000, "with %d sleepers, 5 requests took %.0f ms",
-	      MANY, sm_now_ms() - t0);
+	CHECK(count_done(s, MANY) == 0, "requests on the group woke a sleeper");
 
-	CHECK_RET(ioctl(fd, IOCTL_AWAKE), MANY);
-	int left = wait_sleepers(s, MANY, 3000);
-	CHECK(left == 0, "%d of %d sleepers still blocked 3 s after AWAKE", left, MANY);
+	woken = awake_until(ctx, fd, s, MANY, MANY);
+	if (woken < 0)
+		goto out;
+	CHECK(woken == MANY, "AWAKE counted %ld sleepers in all, expected %d "
+	      "(%d returned)", woken, MANY, count_done(s, MANY));
+	int left = wait_sleepers(s, MANY, WAIT_MS);
+	CHECK(left == 0, "%d of %d sleepers still blocked after AWAKE counted them",
+	      left, MANY);
 	for (int i = 0; i < MANY; i++)
 		CHECK(s[i].ret == 0, "sleeper %d returned %d (%s)", i, s[i].ret,
 		      sm_errname(s[i].err));
+	CHECK_RET(ioctl(fd, IOCTL_AWAKE), 0);
 	for (int i = 0; i < MANY; i++)
 		close(s[i].fd);
 	close(other);
@@ -378,6 +490,8 @@ enum sm_result test_barrier_signal_awake_race(struct sm_ctx *ctx)
 		for (started = 0; started < RACE_SLEEPERS; started++)
 			if (start_sleeper(ctx, &s[started], ctx->groups[0]) != 0)
 				goto out;
+		/* A random head start: jitter to vary the interleaving, not a
+		 * wait for anything (every outcome is checked below). */
 		rnd = rnd * 1103515245u + 12345u;
 		sm_sleep_ms(5 + (rnd >> 16) % 40);
 		pthread_kill(s[0].thread, SIGUSR1);
@@ -385,7 +499,7 @@ enum sm_result test_barrier_signal_awake_race(struct sm_ctx *ctx)
 		int r = ioctl(fd, IOCTL_AWAKE);
 		CHECK(r >= 0, "round %d: AWAKE failed (%s)", round, strerror(errno));
 		counted += r;
-		double end = sm_now_ms() + 5000;
+		double end = sm_now_ms() + WAIT_MS;
 		while (count_done(s, RACE_SLEEPERS) < RACE_SLEEPERS &&
 		       sm_now_ms() < end) {
 			sm_sleep_ms(20);
@@ -394,7 +508,8 @@ enum sm_result test_barrier_signal_awake_race(struct sm_ctx *ctx)
 			counted += r;
 		}
 		CHECK(wait_sleepers(s, RACE_SLEEPERS, 100) == 0,
-		      "round %d: sleepers still blocked after 5 s of AWAKEs", round);
+		      "round %d: sleepers still blocked after %d ms of AWAKEs", round,
+		      WAIT_MS);
 		started = 0;
 		for (int i = 0; i < RACE_SLEEPERS; i++) {
 			close(s[i].fd);

@@ -26,7 +26,7 @@ bool kernel_address(const void* p);
 
 inline constexpr std::size_t max_rw = 0x7ffff000;  // the kernel's MAX_RW_COUNT (4 KiB pages)
 inline constexpr unsigned max_fds = 40;
-inline constexpr unsigned max_sleepers = 3;
+inline constexpr unsigned max_sleepers = 4;
 inline constexpr std::size_t scratch_size = 140 * 1024;
 
 enum class Kind { master, group, path };
@@ -92,6 +92,7 @@ class Worker {
   void do_read();
   void do_writev();
   void do_readv();
+  void do_hoard();
   void do_set_delay();
   void do_simple_ioctl(Op op, unsigned long cmd);
   void do_fsync();

@@ -236,4 +236,27 @@ void Worker::do_readv() {
   check_message(scratch_.data(), r, v.eff, text);
 }
 
+// A burst of tiny messages into one group, left for the other workers and
+// the final drain to read: the daemon's memory per queued message must go
+// back once they are read, however many were queued at the peak (the
+// runner compares RSS after the drain with the baseline).
+void Worker::do_hoard() {
+  unsigned g = static_cast<unsigned>(1 + pick(o_.groups));
+  std::string path = group_path(g);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  check(op_open_group, fd, errno, Expect().ok(0).err(ENOENT), [&] { return fmt::format("open({}, O_WRONLY)", path); });
+  if (fd < 0) return;
+  std::size_t k = 500 + pick(2500);
+  for (std::size_t i = 0; i < k; ++i) {
+    std::size_t len = 1 + pick(15);
+    fill_record(scratch_.data(), len, 0);
+    long r = ::write(fd, scratch_.data(), len);
+    int err = errno;
+    check(op_write, r, err, Expect().ok(static_cast<long>(len), static_cast<long>(len)).err(EPERM),
+          [&] { return fmt::format("write(group {} fd {}, {} bytes) in a burst", g, fd, len); });
+    if (r < 0) break;
+  }
+  ::close(fd);
+}
+
 }  // namespace fuzz

@@ -23,6 +23,8 @@ bool parse_options(int argc, char** argv, Options& o) {
   app.add_option("--workers", o.workers, "storm processes")->capture_default_str()->check(CLI::Range(1, max_workers));
   app.add_option("--max-ops", o.max_ops, "storm: operations in all, at most")->capture_default_str();
   app.add_option("--seed", o.seed, "storm seed (0: random; printed)");
+  app.add_option("--worker-seed", o.worker_seed,
+                 "storm: the seed of a worker from a failure line (with --workers 1 --no-kill: replay it)");
   app.add_flag("!--no-kill", o.kill_workers, "storm: do not SIGKILL and respawn workers");
   app.add_option("--groups", o.groups, "group descriptors 1..N exist")->capture_default_str()->check(CLI::Range(1u, 1048575u));
   app.add_option("--sleepers", o.sleepers, "check-awake: sleeper threads")->capture_default_str()->check(CLI::Range(1u, 64u));

@@ -14,6 +14,7 @@ struct Options {
   unsigned workers = 6;         // storm processes
   std::uint64_t max_ops = 5'000'000;  // storm: operations in all, at most
   std::uint64_t seed = 0;       // 0: pick one (printed)
+  std::uint64_t worker_seed = 0;  // nonzero: every worker uses it (replays one worker)
   bool kill_workers = true;     // storm: SIGKILL and respawn workers at random
   unsigned groups = 64;         // descriptors 1..groups exist (the daemon's --max-groups)
   unsigned sleepers = 8;        // check-awake: K

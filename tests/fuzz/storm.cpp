@@ -62,7 +62,7 @@ class Storm {
 void Storm::spawn(int i) {
   Slot& sl = slots_[i];
   ++sl.gen;
-  sl.seed = mix(seed_ ^ (static_cast<std::uint64_t>(i) << 40) ^ sl.gen);
+  sl.seed = o_.worker_seed ? o_.worker_seed : mix(seed_ ^ (static_cast<std::uint64_t>(i) << 40) ^ sl.gen);
   sl.killed_at = 0;
   sl.hang_reported = false;
   s_.hb[i].since_ms.store(0);

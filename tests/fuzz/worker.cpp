@@ -402,6 +402,10 @@ void Worker::do_awake() {
 
 void Worker::do_sleep() {
   Fd* a = any_fd();
+  // Draw everything first: how many sleepers are still around depends on
+  // timing, and the sequence of draws must not (replays).
+  int act = static_cast<int>(pick(5));
+  std::int64_t wait = static_cast<std::int64_t>(act == act_others ? 500 + pick(1000) : pick(300));
   if (!a || sleepers_.size() >= max_sleepers) return;
   Fd f = *a;
   pid_t parent = ::getpid();
@@ -427,10 +431,7 @@ void Worker::do_sleep() {
     int r = ::ioctl(f.fd, IOCTL_SLEEP, 0);
     ::_exit(r == 0 ? 0 : std::clamp(errno, 1, 199));
   }
-  int act = static_cast<int>(pick(5));
-  std::int64_t now = now_ms();
-  std::int64_t due = now + static_cast<std::int64_t>(act == act_others ? 500 + pick(1000) : pick(300));
-  sleepers_.push_back(Sleeper{pid, f.kind, f.group, act, due});
+  sleepers_.push_back(Sleeper{pid, f.kind, f.group, act, now_ms() + wait});
 }
 
 void Worker::awake_group(unsigned g) {

@@ -1,5 +1,5 @@
 // options.h - the fuzzer's command line, shared by every mode.
-// Plain data; parse_options() is the only code.
+// Plain data; parse_options() (main.cpp) is the only code.
 #pragma once
 
 #include <cstdint>

@@ -25,12 +25,17 @@ MessagePtr DelayLine::defer(MessagePtr m) {
   if (ms == 0 || stopped_) return m;
   auto due = Clock::now() + std::chrono::milliseconds(ms);
   pending_.push_back({due, std::move(m)});
-  if (!armed_) arm(due);
+  // A flush or revoke may have left the timer armed for a later deadline
+  // than this one (the delay changed since): bring it forward.
+  if (!armed_ || due < armed_for_) arm(due);
   return nullptr;
 }
 
+// Re-arming cancels the outstanding wait; if that wait had already fired,
+// its on_timer re-arms for the head, which is never later than `due`.
 void DelayLine::arm(Clock::time_point due) {
   armed_ = true;
+  armed_for_ = due;
   timer_.expires_at(due);
   timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec != boost::asio::error::operation_aborted) on_timer();

@@ -81,6 +81,7 @@ class DelayLine {
   std::deque<Pending> pending_;  // deadlines non-decreasing
   boost::asio::steady_timer timer_;
   bool armed_ = false;  // a wait is outstanding
+  Clock::time_point armed_for_;  // its deadline, when armed_
   bool stopped_ = false;
 };
 

@@ -163,7 +163,7 @@ TEST_F(DelayTest, RevokeDestroysPendingAndFreesStorage) {
 // DISABLED: fails on main (delay_line.cpp keeps the wait armed for the
 // flushed head and defer() does not re-arm an earlier deadline); enable it
 // with the fix.
-TEST_F(DelayTest, DISABLED_ShorterDelayAfterFlushIsNotHeldByTheOldTimer) {
+TEST_F(DelayTest, ShorterDelayAfterFlushIsNotHeldByTheOldTimer) {
   ASSERT_TRUE(group.set_send_delay(3'600'000));
   group.send(bytes("old")).value();
   EXPECT_EQ(group.flush_delayed(), 1u);
@@ -177,7 +177,7 @@ TEST_F(DelayTest, DISABLED_ShorterDelayAfterFlushIsNotHeldByTheOldTimer) {
   EXPECT_EQ(take(group), "new");
 }
 
-TEST_F(DelayTest, DISABLED_ShorterDelayAfterRevokeIsNotHeldByTheOldTimer) {
+TEST_F(DelayTest, ShorterDelayAfterRevokeIsNotHeldByTheOldTimer) {
   ASSERT_TRUE(group.set_send_delay(3'600'000));
   group.send(bytes("old")).value();
   EXPECT_EQ(group.revoke_delayed(), 1u);

@@ -74,7 +74,7 @@ TEST_F(DelayTest, LongDelayedMessageIsPendingUntilFlushed) {
   EXPECT_EQ(group.send(bytes("held")).value(), 4u);
   EXPECT_FALSE(group.readable());
   EXPECT_EQ(group.delayed(), 1u);
-  EXPECT_EQ(group.stored_bytes(), 4u);
+  EXPECT_EQ(group.stored_bytes(), storage_charge(4));
   EXPECT_EQ(group.receive(), nullptr);
   EXPECT_EQ(group.flush_delayed(), 1u);
   EXPECT_EQ(group.delayed(), 0u);
@@ -135,7 +135,7 @@ TEST_F(DelayTest, RevokeDestroysPendingAndFreesStorage) {
 
   group.send(bytes("gone")).value();
   auto sent = Clock::now();
-  EXPECT_EQ(group.stored_bytes(), 4u);
+  EXPECT_EQ(group.stored_bytes(), storage_charge(4));
   std::this_thread::sleep_until(sent + delay + 1ms);  // its deadline has passed
   EXPECT_EQ(group.revoke_delayed(), 1u);
   EXPECT_EQ(group.stored_bytes(), 0u);

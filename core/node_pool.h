@@ -4,9 +4,9 @@
 // with the node's cache-line alignment, which glibc serves with about 128
 // bytes for a 64-byte node; its free-list keeps every node until the queue
 // dies anyway, so nodes never need to be freed one by one.  This allocator
-// carves them from slabs (16 KiB first, doubling up to 256 KiB, aligned to
-// the node), so a node costs its own size, and big slabs come from mmap,
-// apart from the heap that messages use.
+// carves them from slabs (16 KiB first, doubling up to 256 KiB) mapped with
+// mmap, so a node costs its own size and the nodes stay apart from the heap
+// that messages use (a drained heap can then be trimmed).
 //
 // Contract: allocate(n) returns storage for n objects or throws
 // std::bad_alloc; deallocate does nothing; the slabs are freed when the
@@ -17,12 +17,14 @@
 // so the steady write/read path never takes it.
 #pragma once
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstddef>
-#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <utility>
 #include <vector>
 
 namespace synchmess {
@@ -33,7 +35,7 @@ class NodeSlabs {
   NodeSlabs(const NodeSlabs&) = delete;
   NodeSlabs& operator=(const NodeSlabs&) = delete;
   ~NodeSlabs() {
-    for (void* s : slabs_) std::free(s);
+    for (auto [s, size] : slabs_) ::munmap(s, size);
   }
 
   void* allocate(std::size_t bytes, std::size_t align) {
@@ -41,17 +43,17 @@ class NodeSlabs {
     std::size_t at = (used_ + align - 1) & ~(align - 1);
     if (slabs_.empty() || at + bytes > size_) {
       std::size_t size = std::clamp<std::size_t>(total_, first_slab, largest_slab);
-      size = std::max(size, (bytes + align - 1) & ~(align - 1));
-      void* slab = std::aligned_alloc(std::max(align, alignof(std::max_align_t)),
-                                      (size + align - 1) & ~(align - 1));
-      if (slab == nullptr) throw std::bad_alloc();
-      slabs_.push_back(slab);
+      size = std::max(size, (bytes + page - 1) & ~(page - 1));
+      if (align > page) throw std::bad_alloc();  // mmap aligns to pages only
+      void* slab = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (slab == MAP_FAILED) throw std::bad_alloc();
+      slabs_.push_back({slab, size});
       size_ = size;
       total_ += size;
       at = 0;
     }
     used_ = at + bytes;
-    return static_cast<char*>(slabs_.back()) + at;
+    return static_cast<char*>(slabs_.back().first) + at;
   }
 
   // Bytes held in slabs (for tests and statistics).
@@ -61,10 +63,11 @@ class NodeSlabs {
   }
 
  private:
+  static constexpr std::size_t page = 4096;
   static constexpr std::size_t first_slab = 16 * 1024;
   static constexpr std::size_t largest_slab = 256 * 1024;
   mutable std::mutex mu_;
-  std::vector<void*> slabs_;
+  std::vector<std::pair<void*, std::size_t>> slabs_;
   std::size_t size_ = 0;   // of the last slab
   std::size_t used_ = 0;   // of the last slab
   std::size_t total_ = 0;  // of all slabs

@@ -39,6 +39,13 @@ Group* Registry::find(unsigned descriptor) const noexcept {
   return slots_[descriptor - 1].load(std::memory_order_acquire);
 }
 
+std::size_t Registry::stored_bytes() const noexcept {
+  std::size_t sum = 0;
+  for (unsigned i = 0; i < max_groups_; ++i)
+    if (Group* g = slots_[i].load(std::memory_order_acquire)) sum += g->stored_bytes();
+  return sum;
+}
+
 void Registry::shutdown() {
   std::vector<Group*> groups;
   {

@@ -53,6 +53,8 @@ class Registry {
   // Whether install(descriptor) would accept the number (1..max_groups).
   bool accepts(unsigned descriptor) const noexcept { return descriptor >= 1 && descriptor <= max_groups_; }
   unsigned max_groups() const noexcept { return max_groups_; }
+  // Storage charged in all groups now (a sum of hints; no lock).
+  std::size_t stored_bytes() const noexcept;
   void shutdown();
 
  private:

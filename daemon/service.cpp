@@ -14,6 +14,7 @@
 #include "core/size_limits.h"
 #include "daemon/group_requests.h"
 #include "daemon/log.h"
+#include "daemon/memory_trimmer.h"
 #include "daemon/notifier.h"
 #include "daemon/transports.h"
 
@@ -61,6 +62,7 @@ int Service::run(std::function<void()> ready) {
   signals.add(SIGHUP);
   signals.add(SIGUSR1);
   Notifier notifier(s.io);
+  MemoryTrimmer trimmer(s.io);
 
   TransportKind kind = s.options.transport;
   std::string why;
@@ -84,6 +86,7 @@ int Service::run(std::function<void()> ready) {
       log::error("{}: stopping with exit status {} so that a supervisor restarts the service", reason, code);
     exit_code = code;
     notifier.stop();
+    trimmer.stop();
     s.transport->begin_stop();
     s.registry.shutdown();  // sleepers get EINTR, timers stop
     s.groups.shutdown();
@@ -114,6 +117,7 @@ int Service::run(std::function<void()> ready) {
     return fmt::format("serving {} over {}, {} groups", s.options.dev_dir, s.transport->name(), groups);
   };
   notifier.ready(status());
+  trimmer.start();
   notifier.start_watchdog(status);
 
   std::function<void(const boost::system::error_code&, int)> on_signal;

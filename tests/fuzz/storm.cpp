@@ -201,6 +201,10 @@ void Storm::summary(std::int64_t elapsed_ms) const {
   }
   fmt::print("# {} calls in {:.1f} s; workers killed {}, respawned {}, lost {}; short writes {}\n", total,
              elapsed_ms / 1000.0, kills_, respawns_, lost_, s_.short_writes.load());
+  // Successful writes bound how many messages were ever queued at once; the
+  // runner allows the daemon one 64-byte queue node per message it held
+  // (kept for reuse by design: docs/abi.md, Memory accounting).
+  fmt::print("# storm: queued messages {}\n", s_.tally[op_write][0].load() + s_.tally[op_writev][0].load());
   fmt::print("# storm: {} failures (seed {:#x})\n", s_.failures.load(), seed_);
   std::fflush(stdout);
 }

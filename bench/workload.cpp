@@ -1,69 +1,80 @@
-// workload.cpp - see workload.h.
+// workload.cpp - the two workload processes and run_target() (see bench.h
+// and README.md "The workload").
 //
-// Hot path: every operation takes two CLOCK_MONOTONIC readings around the
-// system call and records into the calling thread's own ThreadStats (no
-// locks, no allocation).  A full group (EPERM on the device, EAGAIN on a
-// pipe or queue) is counted, followed by sched_yield(), and the same
-// message (same sequence number) is retried on another random group.
-#include "workload.h"
-
+// Hot path: two CLOCK_MONOTONIC readings around each system call, recorded
+// into the calling thread's own ThreadStats (no locks, no allocation).  A
+// full group (EPERM on the device, EAGAIN on a pipe or queue) is counted,
+// followed by sched_yield(), and the same message (same sequence number) is
+// retried on another random group.
 #include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <barrier>
 #include <cerrno>
 #include <cstring>
-#include <memory>
-#include <string>
+#include <new>
 #include <thread>
-#include <vector>
 
-#include "clock.h"
-#include "message.h"
-#include "seen_set.h"
+#include <fmt/format.h>
+
+#include "bench.h"
+#include "sm_codec.h"
 
 namespace synchmess::bench {
 namespace {
 
-constexpr std::uint64_t kAwakeTimeoutNs = 60'000'000'000ULL;
+constexpr std::uint64_t kSecond = 1'000'000'000ULL;
 constexpr unsigned kMaxConsecutiveErrors = 1000;
 
-// xorshift64*: a per-thread generator (rand() takes a lock).
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : s_(seed ? seed : 0x9E3779B97F4A7C15ULL) {}
+// xorshift64*: a per-thread generator (the original's rand() takes a lock).
+struct Rng {
+  std::uint64_t s;
   std::uint32_t next() {
-    s_ ^= s_ >> 12;
-    s_ ^= s_ << 25;
-    s_ ^= s_ >> 27;
-    return std::uint32_t((s_ * 0x2545F4914F6CDD1DULL) >> 32);
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    return std::uint32_t((s * 0x2545F4914F6CDD1DULL) >> 32);
   }
- private:
-  std::uint64_t s_;
 };
 
-void bump(std::atomic<std::uint64_t>& c) {
+void bump(std::atomic<std::uint64_t>& c) {  // single writer
   c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 void fail(ControlBlock* cb, const std::string& what) {
-  // First error wins; a racing second writer only loses its text.
-  if (cb->error[0] == '\0')
+  if (cb->error[0] == '\0')  // first error wins
     std::strncpy(cb->error, what.c_str(), sizeof(cb->error) - 1);
   cb->abort.store(1, std::memory_order_release);
 }
 
-bool aborted(const ControlBlock* cb) {
-  return cb->abort.load(std::memory_order_relaxed) != 0;
+bool aborted(const ControlBlock* cb) { return cb->abort.load(std::memory_order_relaxed) != 0; }
+
+// Times one call per group (set delay, final flush/revoke/reset); stops at
+// the first failure.
+template <typename Call>
+void each_group(const WorkloadOptions& o, ControlBlock* cb, ThreadStats& st, Op op,
+                const char* what, Call call) {
+  for (unsigned g = 0; g < o.groups; ++g) {
+    std::uint64_t t = now_ns();
+    int r = call(g);
+    if (r < 0) {
+      ++st.counter[kOtherErrors];
+      return fail(cb, fmt::format("{}: {}", what, std::strerror(-r)));
+    }
+    st.hist[op].record(now_ns() - t);
+  }
 }
 
 // Attach, report ready, wait for the parent's go.  Null on failure.
-std::unique_ptr<Groups> attach_and_wait(Transport& t, ControlBlock* cb,
-                                        ThreadStats* setup) {
+std::unique_ptr<Groups> attach_and_wait(Transport& t, ControlBlock* cb, ThreadStats* setup) {
   std::string error;
-  std::unique_ptr<Groups> groups = t.attach(cb, setup, &error);
-  if (!groups) {
-    fail(cb, t.kind() + ": " + error);
+  std::unique_ptr<Groups> g = t.attach(cb, setup, &error);
+  if (!g) {
+    fail(cb, t.kind + ": " + error);
     return nullptr;
   }
   cb->ready.fetch_add(1, std::memory_order_acq_rel);
@@ -71,293 +82,157 @@ std::unique_ptr<Groups> attach_and_wait(Transport& t, ControlBlock* cb,
     if (aborted(cb)) return nullptr;
     usleep(1000);
   }
-  return groups;
+  return g;
 }
 
-class Producer {
- public:
-  Producer(unsigned id, Groups& g, const WorkloadOptions& o, ControlBlock* cb,
-           std::barrier<>& sync, bool has_delay)
-      : id_(id), g_(g), o_(o), cb_(cb), st_(cb->producer[id]), sync_(sync),
-        rng_(now_ns() * (id + 1) + 0x51ED), buf_(o.message_size),
-        has_delay_(has_delay) {}
-
-  void run() {
-    write_until(cb_->deadline1_ns, kWrite1);
-    sync_.arrive_and_wait();
-    if (id_ == 0 && has_delay_) set_delays();
-    sync_.arrive_and_wait();
-    std::uint64_t t = now_ns();
-    int r = aborted(cb_) ? -ECANCELED : g_.sleep(0);
-    std::uint64_t woke = now_ns();
-    if (r < 0) {
-      ++st_.other_errors;
-      st_.last_errno = -r;
-      fail(cb_, std::string("IOCTL_SLEEP: ") + std::strerror(-r));
-    } else {
-      st_.hist[kSleep].record(woke - t);
-      cb_->woke_ns[id_] = woke;
-    }
-    write_until(woke + o_.duration_ns, kWrite2);
-    cb_->written[id_] = seq_;
-  }
-
- private:
-  void write_until(std::uint64_t deadline, Op op) {
+void produce(unsigned id, Groups& g, const WorkloadOptions& o, ControlBlock* cb,
+             std::barrier<>& sync, bool has_delay) {
+  ThreadStats& st = cb->producer[id];
+  Rng rng{now_ns() * (id + 1) + 0x51ED};
+  std::vector<unsigned char> msg(o.message_size);
+  std::uint64_t seq = 0;
+  auto write_until = [&](std::uint64_t deadline, Op op) {
     bool retry = false;
-    unsigned consecutive_errors = 0;
-    std::span<std::byte> msg(buf_);
-    while (!aborted(cb_)) {
-      std::uint64_t t = now_ns();
-      if (t >= deadline) break;
-      if (retry) restamp_message(msg, t); else encode_message(msg, id_, seq_, t);
-      unsigned grp = rng_.next() % o_.groups;
-      t = now_ns();
-      long r = g_.write(grp, msg.data(), msg.size());
-      std::uint64_t t2 = now_ns();
-      if (r == long(msg.size())) {
-        st_.hist[op].record(t2 - t);
-        ++seq_;
-        retry = false;
-        consecutive_errors = 0;
-        bump(st_.progress_ops);
-        continue;
+    unsigned errors = 0;
+    smc_fields f{id, 0, 0, 0};
+    while (!aborted(cb) && (f.sent_ns = now_ns()) < deadline) {
+      if (!retry) {  // the original's text, then the codec's trailer
+        std::fill(msg.begin(), msg.end(), 0);
+        fmt::format_to_n(msg.data(), msg.size() - SMC_TRAILER_SIZE,
+                         "SynchMess producer {} message {}", id, seq);
       }
-      retry = true;
-      if (r == -EPERM || r == -EAGAIN) {
-        ++st_.write_full;
+      f.group = rng.next() % o.groups;
+      f.seq = seq;
+      smc_seal(msg.data(), msg.size(), &f);
+      std::uint64_t t = now_ns();
+      long r = g.write(f.group, msg.data(), msg.size());
+      std::uint64_t t2 = now_ns();
+      retry = r != long(msg.size());
+      if (!retry) {
+        st.hist[op].record(t2 - t);
+        ++seq;
+        errors = 0;
+        bump(st.progress_ops);
+      } else if (r == -EPERM || r == -EAGAIN) {
+        ++st.counter[kWriteFull];
         sched_yield();
-        continue;
+      } else if (++st.counter[kWriteErrors], ++errors >= kMaxConsecutiveErrors) {
+        fail(cb, std::string("write keeps failing: ") + (r < 0 ? std::strerror(int(-r)) : "short write"));
       }
-      ++st_.write_errors;
-      st_.last_errno = r < 0 ? int(-r) : 0;
-      if (++consecutive_errors >= kMaxConsecutiveErrors)
-        fail(cb_, std::string("write keeps failing: ") +
-                      (r < 0 ? std::strerror(int(-r)) : "short write"));
-    }
-  }
-
-  void set_delays() {
-    for (unsigned grp = 0; grp < o_.groups; ++grp) {
-      std::uint64_t t = now_ns();
-      int r = g_.set_delay(grp, o_.delay_ms);
-      std::uint64_t t2 = now_ns();
-      if (r < 0) {
-        ++st_.other_errors;
-        st_.last_errno = -r;
-        fail(cb_, std::string("IOCTL_SET_SEND_DELAY: ") + std::strerror(-r));
-        return;
-      }
-      st_.hist[kSetDelay].record(t2 - t);
-    }
-  }
-
-  unsigned id_;
-  Groups& g_;
-  const WorkloadOptions& o_;
-  ControlBlock* cb_;
-  ThreadStats& st_;
-  std::barrier<>& sync_;
-  Rng rng_;
-  std::vector<std::byte> buf_;
-  bool has_delay_;
-  std::uint64_t seq_ = 0;
-};
-
-// Reads, verifies and marks; shared by the consumer threads and the drain.
-class Reader {
- public:
-  Reader(Groups& g, const WorkloadOptions& o, SeenSet& seen, ThreadStats& st)
-      : g_(g), o_(o), seen_(seen), st_(st), buf_(o.message_size + 4096) {}
-
-  // One read of group grp.  Returns the read's result (0 = empty).
-  long read_one(unsigned grp, Op hit, Op empty, Op deliver) {
-    std::uint64_t t = now_ns();
-    long r = g_.read(grp, buf_.data(), buf_.size());
-    std::uint64_t t2 = now_ns();
-    bump(st_.progress_ops);
-    if (r == 0) {
-      st_.hist[empty].record(t2 - t);
-      return 0;
-    }
-    if (r < 0) {
-      ++st_.read_errors;
-      st_.last_errno = int(-r);
-      return r;
-    }
-    st_.hist[hit].record(t2 - t);
-    bump(st_.progress_hits);
-    MessageTrailer m;
-    if (!verify_message(std::span<const std::byte>(buf_.data(), std::size_t(r)),
-                        o_.message_size, &m)) {
-      ++st_.corrupt;
-    } else if (!seen_.mark(m.producer, m.seq)) {
-      ++st_.duplicates;
-    } else if (deliver != kOpCount && t2 > m.sent_ns) {
-      st_.hist[deliver].record(t2 - m.sent_ns);
-    }
-    return r;
-  }
-
- private:
-  Groups& g_;
-  const WorkloadOptions& o_;
-  SeenSet& seen_;
-  ThreadStats& st_;
-  std::vector<std::byte> buf_;
-};
-
-class Consumer {
- public:
-  Consumer(unsigned id, Groups& g, const WorkloadOptions& o, ControlBlock* cb,
-           SeenSet& seen, bool has_delay)
-      : id_(id), g_(g), o_(o), cb_(cb), st_(cb->consumer[id]),
-        reader_(g, o, seen, st_), rng_(now_ns() * (id + 7) + 0xC0FE),
-        has_delay_(has_delay) {}
-
-  void run() {
-    if (id_ != 0) {
-      read_while([&] { return !producers_done(); });
-      return;
-    }
-    read_while([&] { return now_ns() < cb_->deadline1_ns; });
-    if (!wake_producers()) return;
-    if (has_delay_) {
-      flush_while_producing();
-    } else {
-      read_while([&] { return !producers_done(); });
-    }
-  }
-
- private:
-  bool producers_done() const {
-    return cb_->producers_done.load(std::memory_order_acquire) != 0 ||
-           aborted(cb_);
-  }
-
-  template <typename Cond>
-  void read_while(Cond cond) {
-    unsigned consecutive_errors = 0;
-    while (cond() && !aborted(cb_)) {
-      bool p2 = cb_->phase.load(std::memory_order_relaxed) == 2;
-      long r = reader_.read_one(rng_.next() % o_.groups,
-                                p2 ? kReadHit2 : kReadHit1,
-                                p2 ? kReadEmpty2 : kReadEmpty1,
-                                p2 ? kDeliver2 : kDeliver1);
-      consecutive_errors = r < 0 ? consecutive_errors + 1 : 0;
-      if (consecutive_errors >= kMaxConsecutiveErrors)
-        fail(cb_, std::string("read keeps failing: ") + std::strerror(int(-r)));
-    }
-  }
-
-  bool wake_producers() {
-    unsigned woken = 0;
-    std::uint64_t start = now_ns();
-    while (woken < o_.threads && !aborted(cb_)) {
-      std::uint64_t t = now_ns();
-      if (t - start > kAwakeTimeoutNs) {
-        fail(cb_, "AWAKE woke " + std::to_string(woken) + " of " +
-                      std::to_string(o_.threads) + " sleepers in 60 s");
-        return false;
-      }
-      long r = g_.awake(0);
-      std::uint64_t t2 = now_ns();
-      st_.hist[kAwake].record(t2 - t);
-      cb_->awake_calls.fetch_add(1, std::memory_order_relaxed);
-      if (r < 0) {
-        ++st_.other_errors;
-        st_.last_errno = int(-r);
-        fail(cb_, std::string("IOCTL_AWAKE: ") + std::strerror(int(-r)));
-        return false;
-      }
-      if (r > 0) {
-        unsigned k = cb_->awake_ok_count;
-        if (k < kMaxThreads) {
-          cb_->awake_ok_start_ns[k] = t;
-          cb_->awake_ok_end_ns[k] = t2;
-          cb_->awake_ok_count = k + 1;
-        }
-        woken += unsigned(r);
-      }
-    }
-    cb_->phase2_start_ns.store(now_ns(), std::memory_order_relaxed);
-    cb_->phase.store(2, std::memory_order_release);
-    return !aborted(cb_);
-  }
-
-  void flush_while_producing() {
-    while (!producers_done()) {
-      unsigned grp = rng_.next() % o_.groups;
-      std::uint64_t t = now_ns();
-      int r = g_.flush(grp);
-      std::uint64_t t2 = now_ns();
-      bump(st_.progress_ops);
-      if (r < 0) {
-        ++st_.other_errors;
-        st_.last_errno = -r;
-        fail(cb_, std::string("flush: ") + std::strerror(-r));
-        return;
-      }
-      st_.hist[kFlush].record(t2 - t);
-    }
-  }
-
-  unsigned id_;
-  Groups& g_;
-  const WorkloadOptions& o_;
-  ControlBlock* cb_;
-  ThreadStats& st_;
-  Reader reader_;
-  Rng rng_;
-  bool has_delay_;
-};
-
-// Consumer process, after every thread stopped and the producers are done.
-void final_step(Groups& g, const WorkloadOptions& o, ControlBlock* cb,
-                SeenSet& seen, bool has_delay) {
-  ThreadStats& st = cb->final_step;
-  auto timed = [&](Op op, auto&& call, const char* what) {
-    for (unsigned grp = 0; grp < o.groups; ++grp) {
-      std::uint64_t t = now_ns();
-      int r = call(grp);
-      std::uint64_t t2 = now_ns();
-      if (r < 0) {
-        ++st.other_errors;
-        st.last_errno = -r;
-        fail(cb, std::string(what) + ": " + std::strerror(-r));
-        return;
-      }
-      st.hist[op].record(t2 - t);
     }
   };
-  if (has_delay && o.final_mode == FinalMode::kFlush)
-    timed(kFlush, [&](unsigned grp) { return g.flush(grp); }, "final flush");
-  if (has_delay)
-    timed(kRevoke, [&](unsigned grp) { return g.revoke(grp); },
-          "IOCTL_REVOKE_DELAYED_MESSAGES");
-  Reader reader(g, o, seen, st);
-  for (unsigned grp = 0; grp < o.groups; ++grp) {
-    while (reader.read_one(grp, kDrainRead, kDrainRead, kOpCount) > 0)
-      ++cb->drained;
+  write_until(cb->deadline1_ns, kWrite1);
+  sync.arrive_and_wait();
+  if (id == 0 && has_delay)
+    each_group(o, cb, st, kSetDelay, "IOCTL_SET_SEND_DELAY",
+               [&](unsigned grp) { return g.set_delay(grp, o.delay_ms); });
+  sync.arrive_and_wait();
+  std::uint64_t t = now_ns();
+  int r = aborted(cb) ? -ECANCELED : g.sleep(0);
+  std::uint64_t woke = now_ns();
+  if (r < 0) {
+    ++st.counter[kOtherErrors];
+    fail(cb, std::string("IOCTL_SLEEP: ") + std::strerror(-r));
+  } else {
+    st.hist[kSleep].record(woke - t);
+    cb->woke_ns[id] = woke;
   }
-  if (has_delay)
-    timed(kSetDelay, [&](unsigned grp) { return g.set_delay(grp, 0); },
-          "IOCTL_SET_SEND_DELAY 0");
+  write_until(woke + o.duration_ns, kWrite2);
+  cb->written[id] = seq;
 }
 
-}  // namespace
+// Reads, verifies and marks one message; used by the consumers and the drain.
+struct Reader {
+  Groups& g;
+  const WorkloadOptions& o;
+  SeenSet& seen;
+  ThreadStats& st;
+  std::vector<unsigned char> buf = std::vector<unsigned char>(o.message_size + 4096);
+
+  long read_one(unsigned grp, Op hit, Op empty, Op deliver) {
+    std::uint64_t t = now_ns();
+    long r = g.read(grp, buf.data(), buf.size());
+    std::uint64_t t2 = now_ns();
+    bump(st.progress_ops);
+    if (r <= 0) {
+      if (r == 0) st.hist[empty].record(t2 - t);
+      else ++st.counter[kReadErrors];
+      return r;
+    }
+    st.hist[hit].record(t2 - t);
+    bump(st.progress_hits);
+    smc_fields m;
+    if (std::size_t(r) != o.message_size || smc_open(buf.data(), std::size_t(r), &m) != SMC_OK ||
+        m.group != grp)
+      ++st.counter[kCorrupt];
+    else if (!seen.mark(m.producer, m.seq))
+      ++st.counter[kDuplicates];
+    else if (deliver != kOpCount && t2 > m.sent_ns)
+      st.hist[deliver].record(t2 - m.sent_ns);
+    return r;
+  }
+};
+
+void consume(unsigned id, Groups& g, const WorkloadOptions& o, ControlBlock* cb,
+             SeenSet& seen, bool has_delay) {
+  ThreadStats& st = cb->consumer[id];
+  Reader reader{g, o, seen, st};
+  Rng rng{now_ns() * (id + 7) + 0xC0FE};
+  auto producing = [&] { return !cb->producers_done.load(std::memory_order_acquire) && !aborted(cb); };
+  auto read_while = [&](auto cond) {
+    unsigned errors = 0;
+    while (cond() && !aborted(cb)) {
+      bool p2 = cb->phase.load(std::memory_order_relaxed) == 2;
+      long r = reader.read_one(rng.next() % o.groups, p2 ? kReadHit2 : kReadHit1,
+                               p2 ? kReadEmpty2 : kReadEmpty1, p2 ? kDeliver2 : kDeliver1);
+      errors = r < 0 ? errors + 1 : 0;
+      if (errors >= kMaxConsecutiveErrors)
+        fail(cb, std::string("read keeps failing: ") + std::strerror(int(-r)));
+    }
+  };
+  if (id != 0) return read_while(producing);
+  read_while([&] { return now_ns() < cb->deadline1_ns; });
+  // Hand-off: AWAKE until every producer is counted as woken.
+  unsigned woken = 0;
+  std::uint64_t start = now_ns();
+  while (woken < o.threads && !aborted(cb)) {
+    std::uint64_t t = now_ns();
+    if (t - start > 60 * kSecond)
+      return fail(cb, fmt::format("AWAKE woke {} of {} sleepers in 60 s", woken, o.threads));
+    long r = g.awake(0);
+    st.hist[kAwake].record(now_ns() - t);
+    cb->awake_calls.fetch_add(1, std::memory_order_relaxed);
+    if (r < 0) {
+      ++st.counter[kOtherErrors];
+      return fail(cb, std::string("IOCTL_AWAKE: ") + std::strerror(int(-r)));
+    }
+    if (r > 0 && cb->awake_ok_count < kMaxThreads) cb->awake_ok_start_ns[cb->awake_ok_count++] = t;
+    woken += unsigned(r);
+  }
+  cb->phase2_start_ns.store(now_ns(), std::memory_order_relaxed);
+  cb->phase.store(2, std::memory_order_release);
+  if (!has_delay) return read_while(producing);
+  while (producing()) {  // consumer 0 flushes random groups in phase 2
+    unsigned grp = rng.next() % o.groups;
+    std::uint64_t t = now_ns();
+    int r = g.flush(grp);
+    bump(st.progress_ops);
+    if (r < 0) {
+      ++st.counter[kOtherErrors];
+      return fail(cb, std::string("flush: ") + std::strerror(-r));
+    }
+    st.hist[kFlush].record(now_ns() - t);
+  }
+}
 
 int run_producers(Transport& t, const WorkloadOptions& o, ControlBlock* cb) {
   std::unique_ptr<Groups> g = attach_and_wait(t, cb, &cb->setup[0]);
   if (!g) return 1;
-  std::barrier<> sync(std::ptrdiff_t(o.threads));
-  std::vector<std::unique_ptr<Producer>> producers;
+  std::barrier<> sync(o.threads);
+  std::vector<std::jthread> threads;
   for (unsigned i = 0; i < o.threads; ++i)
-    producers.push_back(
-        std::make_unique<Producer>(i, *g, o, cb, sync, t.has_delay()));
-  std::vector<std::thread> threads;
-  for (auto& p : producers) threads.emplace_back([&p] { p->run(); });
-  for (auto& th : threads) th.join();
+    threads.emplace_back([&, i] { produce(i, *g, o, cb, sync, t.has_delay); });
+  threads.clear();  // joins
   cb->producers_done_ns = now_ns();
   cb->producers_done.store(1, std::memory_order_release);
   return 0;
@@ -367,26 +242,188 @@ int run_consumers(Transport& t, const WorkloadOptions& o, ControlBlock* cb) {
   std::unique_ptr<Groups> g = attach_and_wait(t, cb, &cb->setup[1]);
   if (!g) return 1;
   SeenSet seen(o.threads);
-  std::vector<std::unique_ptr<Consumer>> consumers;
+  std::vector<std::jthread> threads;
   for (unsigned i = 0; i < o.threads; ++i)
-    consumers.push_back(std::make_unique<Consumer>(i, *g, o, cb, seen,
-                                                   t.has_delay()));
-  std::vector<std::thread> threads;
-  for (auto& c : consumers) threads.emplace_back([&c] { c->run(); });
-  for (auto& th : threads) th.join();
+    threads.emplace_back([&, i] { consume(i, *g, o, cb, seen, t.has_delay); });
+  threads.clear();  // joins
   while (cb->producers_done.load(std::memory_order_acquire) == 0) {
     if (aborted(cb)) return 1;
     usleep(1000);
   }
-  std::uint64_t final_start = now_ns();
-  final_step(*g, o, cb, seen, t.has_delay());
-  std::vector<std::uint64_t> written(cb->written, cb->written + o.threads);
-  cb->check = seen.check(written);
+  // The end: final flush (or not: --final revoke), revoke, drain, reset delay.
+  cb->final_start_ns = now_ns();
+  ThreadStats& st = cb->final_step;
+  if (t.has_delay && o.final_mode == FinalMode::kFlush)
+    each_group(o, cb, st, kFlush, "final flush", [&](unsigned grp) { return g->flush(grp); });
+  if (t.has_delay)
+    each_group(o, cb, st, kRevoke, "IOCTL_REVOKE_DELAYED_MESSAGES",
+               [&](unsigned grp) { return g->revoke(grp); });
+  Reader reader{*g, o, seen, st};
+  for (unsigned grp = 0; grp < o.groups; ++grp)
+    while (reader.read_one(grp, kDrainRead, kDrainRead, kOpCount) > 0) ++cb->drained;
+  if (t.has_delay)
+    each_group(o, cb, st, kSetDelay, "IOCTL_SET_SEND_DELAY 0",
+               [&](unsigned grp) { return g->set_delay(grp, 0); });
+  cb->check = seen.check({cb->written, cb->written + o.threads});
   cb->out_of_range = seen.out_of_range();
-  cb->final_start_ns = final_start;
   cb->consumers_done_ns = now_ns();
   cb->consumers_done.store(1, std::memory_order_release);
   return aborted(cb) ? 1 : 0;
+}
+
+std::uint64_t sum(const ThreadStats* st, unsigned n, std::atomic<std::uint64_t> ThreadStats::*f) {
+  std::uint64_t s = 0;
+  for (unsigned i = 0; i < n; ++i) s += (st[i].*f).load(std::memory_order_relaxed);
+  return s;
+}
+
+// Adds one round's figures (the block of a finished run) to *r.
+void collect(const ControlBlock* cb, const WorkloadOptions& o, TargetResult* r) {
+  LogHistogram write1, read1;  // this round's alone, for the per-round p50s
+  auto add = [&](const ThreadStats& st, LogHistogram* into) {
+    for (int op = 0; op < kOpCount; ++op) into[op].merge(st.hist[op]);
+    for (int c = 0; c < kCounterCount; ++c) r->counter[c] += st.counter[c];
+    write1.merge(st.hist[kWrite1]);
+    read1.merge(st.hist[kReadHit1]);
+  };
+  for (unsigned i = 0; i < o.threads; ++i) add(cb->producer[i], r->hist), add(cb->consumer[i], r->hist);
+  add(cb->setup[0], r->hist);
+  add(cb->setup[1], r->hist);
+  add(cb->final_step, r->final_hist);
+  // Hand-off: each sleeper against the latest successful AWAKE that had
+  // started before it ran again.
+  std::uint64_t last_up = 0;
+  for (unsigned i = 0; i < o.threads; ++i) {
+    std::uint64_t woke = cb->woke_ns[i], start = 0;
+    for (unsigned k = 0; woke && k < cb->awake_ok_count; ++k)
+      if (cb->awake_ok_start_ns[k] <= woke) start = cb->awake_ok_start_ns[k];
+    if (start) r->hist[kHandoff].record(woke - start);
+    last_up = std::max(last_up, woke);
+  }
+  if (cb->awake_ok_count && last_up > cb->awake_ok_start_ns[0])
+    r->wake_all_ns = std::max(r->wake_all_ns, last_up - cb->awake_ok_start_ns[0]);
+  r->awake_calls += cb->awake_calls.load();
+  double phase1_s = double(cb->deadline1_ns - cb->t0_ns) / 1e9;
+  std::uint64_t p2 = cb->phase2_start_ns.load();
+  r->phase1_s += phase1_s;
+  if (p2 && cb->producers_done_ns > p2) r->phase2_s += double(cb->producers_done_ns - p2) / 1e9;
+  if (cb->final_start_ns && cb->consumers_done_ns > cb->final_start_ns)
+    r->final_s += double(cb->consumers_done_ns - cb->final_start_ns) / 1e9;
+  r->check.expected += cb->check.expected;
+  r->check.delivered += cb->check.delivered;
+  r->check.missing += cb->check.missing;
+  r->check.unexpected += cb->check.unexpected;
+  r->drained += cb->drained;
+  r->out_of_range += cb->out_of_range;
+  if (r->flush_method.empty()) r->flush_method = cb->flush_method;
+  r->round_write_p50.push_back(write1.percentile(0.5));
+  r->round_read_p50.push_back(read1.percentile(0.5));
+  r->round_delivered_per_s.push_back(phase1_s > 0 ? double(read1.count()) / phase1_s : 0);
+}
+
+// One line a second on stderr while a target runs.
+struct Progress {
+  const std::string& name;
+  const ControlBlock* cb;
+  unsigned threads;
+  bool enabled, tty = isatty(STDERR_FILENO) != 0, printed = false;
+  std::uint64_t next = 0, last = 0, last_w = 0, last_h = 0;
+
+  void tick(std::uint64_t now) {
+    if (!enabled || now < next) return;
+    next = now + kSecond;
+    std::uint64_t w = sum(cb->producer, threads, &ThreadStats::progress_ops);
+    std::uint64_t rd = sum(cb->consumer, threads, &ThreadStats::progress_ops);
+    std::uint64_t h = sum(cb->consumer, threads, &ThreadStats::progress_hits), full = 0;
+    for (unsigned i = 0; i < threads; ++i) full += cb->producer[i].counter[kWriteFull];
+    double dt = last ? double(now - last) / 1e9 : 0.0;
+    fmt::print(stderr, "{}[{}] {:<7} {:5.1f}s  writes {} ({:.0f}/s)  reads {}, hits {} ({:.0f}/s)  full {}   {}",
+               tty ? "\r" : "", name,
+               cb->producers_done.load() ? "final" : cb->phase.load() == 2 ? "phase 2" : "phase 1",
+               double(now - cb->t0_ns) / 1e9, w, dt > 0 ? double(w - last_w) / dt : 0.0, rd, h,
+               dt > 0 ? double(h - last_h) / dt : 0.0, full, tty ? "" : "\n");
+    last = now, last_w = w, last_h = h, printed = true;
+  }
+};
+
+}  // namespace
+
+void run_target(Transport& t, const WorkloadOptions& o, bool progress, TargetResult* r) {
+  ++r->rounds;
+  std::string error = t.prepare();
+  r->kind = t.kind;
+  r->description = t.description;
+  r->has_delay = t.has_delay;
+  r->revoked_at_end = t.has_delay && o.final_mode == FinalMode::kRevoke;
+  void* mem = MAP_FAILED;
+  if (error.empty()) {
+    mem = mmap(nullptr, sizeof(ControlBlock), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) error = std::string("mmap: ") + std::strerror(errno);
+  }
+  if (!error.empty()) {
+    r->ok = false;
+    if (r->error.empty()) r->error = error;
+    return t.cleanup();
+  }
+  auto* cb = new (mem) ControlBlock;
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t pid[2] = {-1, -1};  // consumer, producer
+  int status[2] = {0, 0};
+  for (int i = 0; i < 2; ++i) {
+    pid[i] = fork();
+    if (pid[i] == 0) _exit(i == 0 ? run_consumers(t, o, cb) : run_producers(t, o, cb));
+    if (pid[i] < 0) fail(cb, std::string("fork: ") + std::strerror(errno));
+  }
+  auto reap = [&] {  // true when both exited
+    for (int i = 0; i < 2; ++i)
+      if (pid[i] > 0 && waitpid(pid[i], &status[i], WNOHANG) == pid[i]) pid[i] = 0;
+    return pid[0] <= 0 && pid[1] <= 0;
+  };
+  auto kill_all = [&] {
+    for (pid_t p : pid)
+      if (p > 0) kill(p, SIGKILL);
+  };
+  // Start both together once each has its groups open.
+  std::uint64_t wait_start = now_ns();
+  while (cb->ready.load(std::memory_order_acquire) < 2 && !aborted(cb) && !reap() &&
+         pid[0] > 0 && pid[1] > 0) {
+    if (now_ns() - wait_start > 120 * kSecond) fail(cb, "workload processes did not get ready in 120 s");
+    usleep(1000);
+  }
+  cb->t0_ns = now_ns();
+  cb->deadline1_ns = cb->t0_ns + o.duration_ns;
+  cb->go.store(1, std::memory_order_release);
+
+  Progress prog{r->name, cb, o.threads, progress};
+  std::uint64_t limit = cb->t0_ns + 2 * o.duration_ns + o.delay_ms * 1'000'000ULL + 120 * kSecond;
+  std::uint64_t abort_seen = 0;
+  bool killed = false;
+  while (!reap()) {
+    std::uint64_t now = now_ns();
+    prog.tick(now);
+    if (!killed && now > limit) {
+      fail(cb, "run overran by 2 minutes: workload killed");
+      usleep(2'000'000);
+      reap();
+      kill_all();
+      killed = true;
+    }
+    // After an abort the other side may be blocked (e.g. in SLEEP): 10 s.
+    if (abort_seen == 0 && aborted(cb)) abort_seen = now;
+    if (!killed && abort_seen && now - abort_seen > 10 * kSecond) kill_all(), killed = true;
+    usleep(20'000);
+  }
+  if (prog.printed && prog.tty) std::fputc('\n', stderr);
+  collect(cb, o, r);
+  error = cb->error;
+  bool clean = std::all_of(status, status + 2, [](int s) { return WIFEXITED(s) && WEXITSTATUS(s) == 0; });
+  if (error.empty() && !(clean && !killed && cb->consumers_done.load())) error = "a workload process failed";
+  if (!error.empty()) r->ok = false;
+  if (r->error.empty()) r->error = error;
+  cb->~ControlBlock();
+  munmap(mem, sizeof(ControlBlock));
+  t.cleanup();
 }
 
 }  // namespace synchmess::bench

@@ -54,6 +54,9 @@ class LogHistogram {
 // mark() is true the first time only; check() must not race with mark().
 struct DeliveryCheck {
   std::uint64_t expected = 0, delivered = 0, missing = 0, unexpected = 0;
+  void operator+=(const DeliveryCheck& o) {
+    expected += o.expected, delivered += o.delivered, missing += o.missing, unexpected += o.unexpected;
+  }
 };
 class SeenSet {
  public:
@@ -133,32 +136,27 @@ struct WorkloadOptions {
   FlushMode flush = FlushMode::kAuto;
 };
 
-// One process's handle on every group (index 0..groups-1 = descriptor - 1).
-// Calls return >= 0 or -errno; read() returns 0 for an empty group.
-class Groups {
- public:
-  virtual ~Groups() = default;
-  virtual long write(unsigned g, const void* buf, std::size_t n) = 0;
-  virtual long read(unsigned g, void* buf, std::size_t n) = 0;
-  virtual int flush(unsigned g) = 0;
-  virtual int sleep(unsigned g) = 0;
-  virtual long awake(unsigned g) = 0;
-  virtual int set_delay(unsigned g, unsigned ms) = 0;
-  virtual int revoke(unsigned g) = 0;
-};
-
-// prepare() in the parent before fork (error text or ""); attach() in each
-// workload process (install/open latencies into setup; null + *error on
-// failure); cleanup() in the parent afterwards.
+// The queues a workload runs against.  prepare() runs in the parent before
+// fork (error text or ""); attach() in each workload process, on its own
+// copy of the object (install/open every group, latencies into setup;
+// error text or ""); cleanup() in the parent afterwards.  Groups are
+// 0..groups-1 (descriptor - 1); calls return >= 0 or -errno, read() 0 for
+// an empty group; all threads of a process share the object.
 class Transport {
  public:
   virtual ~Transport() = default;
   std::string kind, description;
   bool has_delay = false;  // false: no delay, no flush (the baselines)
   virtual std::string prepare() = 0;
-  virtual std::unique_ptr<Groups> attach(ControlBlock* cb, ThreadStats* setup,
-                                         std::string* error) = 0;
+  virtual std::string attach(ControlBlock* cb, ThreadStats* setup) = 0;
   virtual void cleanup() {}
+  virtual long write(unsigned g, const void* buf, std::size_t n) = 0;
+  virtual long read(unsigned g, void* buf, std::size_t n) = 0;
+  virtual int sleep(unsigned g) = 0;
+  virtual long awake(unsigned g) = 0;
+  virtual int flush(unsigned) { return 0; }
+  virtual int set_delay(unsigned, unsigned) { return 0; }
+  virtual int revoke(unsigned) { return 0; }
 };
 
 // name: "device" or "floor" (the ABI at master), "pipe", "mqueue".

@@ -36,12 +36,51 @@ namespace {
 
 long ret(long r) { return r < 0 ? -errno : r; }
 
-class DeviceGroups final : public Groups {
+class DeviceTransport final : public Transport {
  public:
-  DeviceGroups(std::vector<int> fds, FlushMode mode, ControlBlock* cb)
-      : fds_(std::move(fds)), mode_(mode), cb_(cb) {}
-  ~DeviceGroups() override {
-    for (int fd : fds_) close(fd);
+  DeviceTransport(std::string master, const WorkloadOptions& o) : master_(std::move(master)), o_(o) {
+    kind = "synchmess";
+    description = "SynchMess ABI at " + master_;
+    has_delay = true;
+  }
+  std::string prepare() override {
+    return access(master_.c_str(), R_OK) == 0 ? "" : "master " + master_ + ": " + std::strerror(errno);
+  }
+  std::string attach(ControlBlock* cb, ThreadStats* setup) override {
+    cb_ = cb;
+    int master = open(master_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (master < 0) return "open " + master_ + ": " + std::strerror(errno);
+    auto slash = master_.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : master_.substr(0, slash);
+    bool use_fallback = false;  // device_path did not work for an earlier group
+    for (unsigned g = 0; g < o_.groups; ++g) {
+      group_t grp{};
+      grp.descriptor = g + 1;
+      std::uint64_t t = now_ns();
+      if (ioctl(master, IOCTL_INSTALL_GROUP, &grp) < 0)
+        return fmt::format("IOCTL_INSTALL_GROUP {}: {}", g + 1, std::strerror(errno));
+      std::uint64_t t2 = now_ns();
+      setup->hist[kInstall].record(t2 - t);
+      std::string fallback = fmt::format("{}/synchmess{}", dir, g + 1);
+      std::string path(grp.device_path, strnlen(grp.device_path, sizeof(grp.device_path)));
+      if (path.empty() || use_fallback) path = fallback;
+      while (access(path.c_str(), R_OK | W_OK) != 0) {
+        if (now_ns() - t2 <= 10'000'000'000ULL) {
+          sched_yield();
+        } else if (path == fallback) {
+          break;
+        } else {
+          fmt::print(stderr, "synchmess-bench: {} never became accessible; using {} "
+                     "(and dirname(master)/synchmessN from now on)\n", path, fallback);
+          path = fallback;
+          use_fallback = true;
+        }
+      }
+      fds_.push_back(open(path.c_str(), O_RDWR | O_CLOEXEC));
+      if (fds_.back() < 0) return "open " + path + ": " + std::strerror(errno);
+      setup->hist[kOpen].record(now_ns() - t2);
+    }
+    return "";  // the fds close when the workload process exits
   }
   long write(unsigned g, const void* buf, std::size_t n) override { return ret(::write(fds_[g], buf, n)); }
   long read(unsigned g, void* buf, std::size_t n) override { return ret(::read(fds_[g], buf, n)); }
@@ -68,115 +107,19 @@ class DeviceGroups final : public Groups {
     if (!noted_.exchange(true, std::memory_order_relaxed))
       std::strncpy(cb_->flush_method, method, sizeof(cb_->flush_method) - 1);
   }
-  std::vector<int> fds_;
-  std::atomic<FlushMode> mode_;
-  std::atomic<bool> noted_{false};
-  ControlBlock* cb_;
-};
-
-class DeviceTransport final : public Transport {
- public:
-  DeviceTransport(std::string master, const WorkloadOptions& o) : master_(std::move(master)), o_(o) {
-    kind = "synchmess";
-    description = "SynchMess ABI at " + master_;
-    has_delay = true;
-  }
-  std::string prepare() override {
-    return access(master_.c_str(), R_OK) == 0 ? "" : "master " + master_ + ": " + std::strerror(errno);
-  }
-  std::unique_ptr<Groups> attach(ControlBlock* cb, ThreadStats* setup, std::string* error) override {
-    int master = open(master_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (master < 0) return *error = "open " + master_ + ": " + std::strerror(errno), nullptr;
-    auto slash = master_.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : master_.substr(0, slash);
-    std::vector<int> fds;
-    bool use_fallback = false;  // device_path did not work for an earlier group
-    for (unsigned g = 0; g < o_.groups && error->empty(); ++g) {
-      group_t grp{};
-      grp.descriptor = g + 1;
-      std::uint64_t t = now_ns();
-      if (ioctl(master, IOCTL_INSTALL_GROUP, &grp) < 0) {
-        *error = fmt::format("IOCTL_INSTALL_GROUP {}: {}", g + 1, std::strerror(errno));
-        break;
-      }
-      std::uint64_t t2 = now_ns();
-      setup->hist[kInstall].record(t2 - t);
-      std::string fallback = fmt::format("{}/synchmess{}", dir, g + 1);
-      std::string path(grp.device_path, strnlen(grp.device_path, sizeof(grp.device_path)));
-      if (path.empty() || use_fallback) path = fallback;
-      while (access(path.c_str(), R_OK | W_OK) != 0) {
-        if (now_ns() - t2 <= 10'000'000'000ULL) {
-          sched_yield();
-        } else if (path == fallback) {
-          break;
-        } else {
-          fmt::print(stderr, "synchmess-bench: {} never became accessible; using {} "
-                     "(and dirname(master)/synchmessN from now on)\n", path, fallback);
-          path = fallback;
-          use_fallback = true;
-        }
-      }
-      int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-      if (fd < 0) *error = "open " + path + ": " + std::strerror(errno);
-      else fds.push_back(fd), setup->hist[kOpen].record(now_ns() - t2);
-    }
-    close(master);
-    if (fds.size() == o_.groups) return std::make_unique<DeviceGroups>(std::move(fds), o_.flush, cb);
-    for (int fd : fds) close(fd);
-    return nullptr;
-  }
-
- private:
   std::string master_;
   const WorkloadOptions& o_;
+  std::vector<int> fds_;
+  std::atomic<FlushMode> mode_{o_.flush};
+  std::atomic<bool> noted_{false};
+  ControlBlock* cb_ = nullptr;
 };
 
 long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t val) {
   return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, val, nullptr, nullptr, 0);
 }
 
-// pipe (rd/wr are the pipe's ends) or mqueue (rd = wr = the queue).
-class BaselineGroups final : public Groups {
- public:
-  BaselineGroups(bool mq, std::vector<int> rd, std::vector<int> wr, ControlBlock* cb)
-      : mq_(mq), rd_(std::move(rd)), wr_(std::move(wr)), cb_(cb) {}
-  ~BaselineGroups() override {
-    for (int q : mq_ ? rd_ : std::vector<int>{}) mq_close(q);
-  }
-  long write(unsigned g, const void* buf, std::size_t n) override {
-    if (!mq_) return ret(::write(wr_[g], buf, n));
-    return mq_send(wr_[g], static_cast<const char*>(buf), n, 0) == 0 ? long(n) : -errno;
-  }
-  long read(unsigned g, void* buf, std::size_t n) override {
-    long r = mq_ ? mq_receive(rd_[g], static_cast<char*>(buf), n, nullptr) : ::read(rd_[g], buf, n);
-    return r >= 0 ? r : errno == EAGAIN ? 0 : -errno;
-  }
-  int flush(unsigned) override { return 0; }
-  int set_delay(unsigned, unsigned) override { return 0; }
-  int revoke(unsigned) override { return 0; }
-  // Load the generation before announcing the wait, so an AWAKE that counts
-  // this sleeper always bumps a generation it will see.
-  int sleep(unsigned) override {
-    std::uint32_t gen = cb_->futex_gen.load(std::memory_order_acquire);
-    cb_->futex_waiting.fetch_add(1, std::memory_order_acq_rel);
-    while (cb_->futex_gen.load(std::memory_order_acquire) == gen) futex(&cb_->futex_gen, FUTEX_WAIT, gen);
-    return 0;
-  }
-  long awake(unsigned) override {
-    std::uint32_t n = cb_->futex_waiting.exchange(0, std::memory_order_acq_rel);
-    if (n > 0) {
-      cb_->futex_gen.fetch_add(1, std::memory_order_acq_rel);
-      futex(&cb_->futex_gen, FUTEX_WAKE, INT_MAX);
-    }
-    return long(n);
-  }
-
- private:
-  bool mq_;
-  std::vector<int> rd_, wr_;
-  ControlBlock* cb_;
-};
-
+// pipe (rd_/wr_ are the pipes' ends) or mqueue (rd_ = wr_ = the queues).
 class BaselineTransport final : public Transport {
  public:
   BaselineTransport(bool mq, const WorkloadOptions& o) : mq_(mq), o_(o) { kind = mq ? "mqueue" : "pipe"; }
@@ -204,6 +147,7 @@ class BaselineTransport final : public Transport {
       mq_attr attr{};
       attr.mq_maxmsg = maxmsg;
       attr.mq_msgsize = long(o_.message_size);
+      err.clear();
       for (unsigned g = 0; g < o_.groups && err.empty(); ++g) {
         std::string name = fmt::format("/synchmess-bench-{}-{}", getpid(), g + 1);
         mqd_t d = mq_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &attr);
@@ -213,25 +157,20 @@ class BaselineTransport final : public Transport {
       description = fmt::format("one POSIX message queue per group, maxmsg {}, msgsize {}", maxmsg, o_.message_size);
       if (err.empty()) return "";
       cleanup();
-      if (maxmsg != system_max) err.clear();
     }
     return err;
   }
-  std::unique_ptr<Groups> attach(ControlBlock* cb, ThreadStats* setup, std::string* error) override {
-    if (!mq_) return std::make_unique<BaselineGroups>(false, rd_, wr_, cb);
-    std::vector<int> q;
-    for (const std::string& name : names_) {
+  std::string attach(ControlBlock* cb, ThreadStats* setup) override {
+    cb_ = cb;
+    for (const std::string& name : mq_ ? names_ : std::vector<std::string>{}) {  // the queues' "install"
       std::uint64_t t = now_ns();
       mqd_t d = mq_open(name.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
-      if (d == mqd_t(-1)) {
-        *error = "mq_open " + name + ": " + std::strerror(errno);
-        for (int x : q) mq_close(x);
-        return nullptr;
-      }
+      if (d == mqd_t(-1)) return "mq_open " + name + ": " + std::strerror(errno);
       setup->hist[kInstall].record(now_ns() - t);
-      q.push_back(d);
+      rd_.push_back(d);
     }
-    return std::make_unique<BaselineGroups>(true, q, q, cb);
+    if (mq_) wr_ = rd_;
+    return "";
   }
   void cleanup() override {
     for (const std::string& name : names_) mq_unlink(name.c_str());
@@ -239,12 +178,37 @@ class BaselineTransport final : public Transport {
     for (int fd : wr_) close(fd);
     names_.clear(), rd_.clear(), wr_.clear();
   }
+  long write(unsigned g, const void* buf, std::size_t n) override {
+    if (!mq_) return ret(::write(wr_[g], buf, n));
+    return mq_send(wr_[g], static_cast<const char*>(buf), n, 0) == 0 ? long(n) : -errno;
+  }
+  long read(unsigned g, void* buf, std::size_t n) override {
+    long r = mq_ ? mq_receive(rd_[g], static_cast<char*>(buf), n, nullptr) : ::read(rd_[g], buf, n);
+    return r >= 0 ? r : errno == EAGAIN ? 0 : -errno;
+  }
+  // Load the generation before announcing the wait, so an AWAKE that counts
+  // this sleeper always bumps a generation it will see.
+  int sleep(unsigned) override {
+    std::uint32_t gen = cb_->futex_gen.load(std::memory_order_acquire);
+    cb_->futex_waiting.fetch_add(1, std::memory_order_acq_rel);
+    while (cb_->futex_gen.load(std::memory_order_acquire) == gen) futex(&cb_->futex_gen, FUTEX_WAIT, gen);
+    return 0;
+  }
+  long awake(unsigned) override {
+    std::uint32_t n = cb_->futex_waiting.exchange(0, std::memory_order_acq_rel);
+    if (n > 0) {
+      cb_->futex_gen.fetch_add(1, std::memory_order_acq_rel);
+      futex(&cb_->futex_gen, FUTEX_WAKE, INT_MAX);
+    }
+    return long(n);
+  }
 
  private:
   bool mq_;
   const WorkloadOptions& o_;
   std::vector<std::string> names_;
   std::vector<int> rd_, wr_;
+  ControlBlock* cb_ = nullptr;
 };
 
 }  // namespace

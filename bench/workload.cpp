@@ -33,11 +33,9 @@ constexpr unsigned kMaxConsecutiveErrors = 1000;
 // xorshift64*: a per-thread generator (the original's rand() takes a lock).
 struct Rng {
   std::uint64_t s;
-  std::uint32_t next() {
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return std::uint32_t((s * 0x2545F4914F6CDD1DULL) >> 32);
+  unsigned next(unsigned n) {
+    s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
+    return unsigned((s * 0x2545F4914F6CDD1DULL) >> 32) % n;
   }
 };
 
@@ -46,47 +44,28 @@ void bump(std::atomic<std::uint64_t>& c) {  // single writer
 }
 
 void fail(ControlBlock* cb, const std::string& what) {
-  if (cb->error[0] == '\0')  // first error wins
-    std::strncpy(cb->error, what.c_str(), sizeof(cb->error) - 1);
+  if (cb->error[0] == '\0') std::strncpy(cb->error, what.c_str(), sizeof(cb->error) - 1);  // first wins
   cb->abort.store(1, std::memory_order_release);
 }
 
 bool aborted(const ControlBlock* cb) { return cb->abort.load(std::memory_order_relaxed) != 0; }
 
-// Times one call per group (set delay, final flush/revoke/reset); stops at
-// the first failure.
+// Times one call into st.hist[op]; a failure is counted and aborts the run.
 template <typename Call>
-void each_group(const WorkloadOptions& o, ControlBlock* cb, ThreadStats& st, Op op,
-                const char* what, Call call) {
-  for (unsigned g = 0; g < o.groups; ++g) {
-    std::uint64_t t = now_ns();
-    int r = call(g);
-    if (r < 0) {
-      ++st.counter[kOtherErrors];
-      return fail(cb, fmt::format("{}: {}", what, std::strerror(-r)));
-    }
-    st.hist[op].record(now_ns() - t);
-  }
+long timed(ControlBlock* cb, ThreadStats& st, Op op, const char* what, Call call) {
+  std::uint64_t t = now_ns();
+  long r = call();
+  if (r < 0) return ++st.counter[kOtherErrors], fail(cb, fmt::format("{}: {}", what, std::strerror(int(-r)))), r;
+  st.hist[op].record(now_ns() - t);
+  return r;
 }
 
-// Attach, report ready, wait for the parent's go.  Null on failure.
-std::unique_ptr<Groups> attach_and_wait(Transport& t, ControlBlock* cb, ThreadStats* setup) {
-  std::string error;
-  std::unique_ptr<Groups> g = t.attach(cb, setup, &error);
-  if (!g) {
-    fail(cb, t.kind + ": " + error);
-    return nullptr;
-  }
-  cb->ready.fetch_add(1, std::memory_order_acq_rel);
-  while (cb->go.load(std::memory_order_acquire) == 0) {
-    if (aborted(cb)) return nullptr;
-    usleep(1000);
-  }
-  return g;
+template <typename Call>
+void each_group(const WorkloadOptions& o, ControlBlock* cb, ThreadStats& st, Op op, const char* what, Call call) {
+  for (unsigned g = 0; g < o.groups && timed(cb, st, op, what, [&] { return call(g); }) >= 0; ++g) {}
 }
 
-void produce(unsigned id, Groups& g, const WorkloadOptions& o, ControlBlock* cb,
-             std::barrier<>& sync, bool has_delay) {
+void produce(unsigned id, Transport& g, const WorkloadOptions& o, ControlBlock* cb, std::barrier<>& sync) {
   ThreadStats& st = cb->producer[id];
   Rng rng{now_ns() * (id + 1) + 0x51ED};
   std::vector<unsigned char> msg(o.message_size);
@@ -98,20 +77,16 @@ void produce(unsigned id, Groups& g, const WorkloadOptions& o, ControlBlock* cb,
     while (!aborted(cb) && (f.sent_ns = now_ns()) < deadline) {
       if (!retry) {  // the original's text, then the codec's trailer
         std::fill(msg.begin(), msg.end(), 0);
-        fmt::format_to_n(msg.data(), msg.size() - SMC_TRAILER_SIZE,
-                         "SynchMess producer {} message {}", id, seq);
+        fmt::format_to_n(msg.data(), msg.size() - SMC_TRAILER_SIZE, "SynchMess producer {} message {}", id, seq);
       }
-      f.group = rng.next() % o.groups;
+      f.group = rng.next(o.groups);
       f.seq = seq;
       smc_seal(msg.data(), msg.size(), &f);
       std::uint64_t t = now_ns();
       long r = g.write(f.group, msg.data(), msg.size());
-      std::uint64_t t2 = now_ns();
-      retry = r != long(msg.size());
-      if (!retry) {
-        st.hist[op].record(t2 - t);
-        ++seq;
-        errors = 0;
+      if (!(retry = r != long(msg.size()))) {
+        st.hist[op].record(now_ns() - t);
+        ++seq, errors = 0;
         bump(st.progress_ops);
       } else if (r == -EPERM || r == -EAGAIN) {
         ++st.counter[kWriteFull];
@@ -123,147 +98,100 @@ void produce(unsigned id, Groups& g, const WorkloadOptions& o, ControlBlock* cb,
   };
   write_until(cb->deadline1_ns, kWrite1);
   sync.arrive_and_wait();
-  if (id == 0 && has_delay)
-    each_group(o, cb, st, kSetDelay, "IOCTL_SET_SEND_DELAY",
-               [&](unsigned grp) { return g.set_delay(grp, o.delay_ms); });
+  if (id == 0 && g.has_delay)
+    each_group(o, cb, st, kSetDelay, "IOCTL_SET_SEND_DELAY", [&](unsigned grp) { return g.set_delay(grp, o.delay_ms); });
   sync.arrive_and_wait();
-  std::uint64_t t = now_ns();
-  int r = aborted(cb) ? -ECANCELED : g.sleep(0);
-  std::uint64_t woke = now_ns();
-  if (r < 0) {
-    ++st.counter[kOtherErrors];
-    fail(cb, std::string("IOCTL_SLEEP: ") + std::strerror(-r));
-  } else {
-    st.hist[kSleep].record(woke - t);
-    cb->woke_ns[id] = woke;
-  }
-  write_until(woke + o.duration_ns, kWrite2);
+  if (!aborted(cb) && timed(cb, st, kSleep, "IOCTL_SLEEP", [&] { return g.sleep(0); }) >= 0)
+    cb->woke_ns[id] = now_ns();
+  write_until(now_ns() + o.duration_ns, kWrite2);
   cb->written[id] = seq;
 }
 
-// Reads, verifies and marks one message; used by the consumers and the drain.
-struct Reader {
-  Groups& g;
-  const WorkloadOptions& o;
-  SeenSet& seen;
-  ThreadStats& st;
-  std::vector<unsigned char> buf = std::vector<unsigned char>(o.message_size + 4096);
+// One read of group grp: timed, verified, marked.  Returns the read's result.
+long read_one(Transport& g, const WorkloadOptions& o, SeenSet& seen, ThreadStats& st,
+              std::vector<unsigned char>& buf, unsigned grp, Op hit, Op empty, Op deliver) {
+  std::uint64_t t = now_ns();
+  long r = g.read(grp, buf.data(), buf.size());
+  std::uint64_t t2 = now_ns();
+  smc_fields m;
+  bump(st.progress_ops);
+  if (r < 0) return ++st.counter[kReadErrors], r;
+  st.hist[r == 0 ? empty : hit].record(t2 - t);
+  if (r == 0) return 0;
+  bump(st.progress_hits);
+  if (std::size_t(r) != o.message_size || smc_open(buf.data(), std::size_t(r), &m) != SMC_OK || m.group != grp)
+    ++st.counter[kCorrupt];
+  else if (!seen.mark(m.producer, m.seq))
+    ++st.counter[kDuplicates];
+  else if (deliver != kOpCount && t2 > m.sent_ns)
+    st.hist[deliver].record(t2 - m.sent_ns);
+  return r;
+}
 
-  long read_one(unsigned grp, Op hit, Op empty, Op deliver) {
-    std::uint64_t t = now_ns();
-    long r = g.read(grp, buf.data(), buf.size());
-    std::uint64_t t2 = now_ns();
-    bump(st.progress_ops);
-    if (r <= 0) {
-      if (r == 0) st.hist[empty].record(t2 - t);
-      else ++st.counter[kReadErrors];
-      return r;
-    }
-    st.hist[hit].record(t2 - t);
-    bump(st.progress_hits);
-    smc_fields m;
-    if (std::size_t(r) != o.message_size || smc_open(buf.data(), std::size_t(r), &m) != SMC_OK ||
-        m.group != grp)
-      ++st.counter[kCorrupt];
-    else if (!seen.mark(m.producer, m.seq))
-      ++st.counter[kDuplicates];
-    else if (deliver != kOpCount && t2 > m.sent_ns)
-      st.hist[deliver].record(t2 - m.sent_ns);
-    return r;
-  }
-};
-
-void consume(unsigned id, Groups& g, const WorkloadOptions& o, ControlBlock* cb,
-             SeenSet& seen, bool has_delay) {
+void consume(unsigned id, Transport& g, const WorkloadOptions& o, ControlBlock* cb, SeenSet& seen) {
   ThreadStats& st = cb->consumer[id];
-  Reader reader{g, o, seen, st};
+  std::vector<unsigned char> buf(o.message_size + 4096);
   Rng rng{now_ns() * (id + 7) + 0xC0FE};
   auto producing = [&] { return !cb->producers_done.load(std::memory_order_acquire) && !aborted(cb); };
   auto read_while = [&](auto cond) {
-    unsigned errors = 0;
-    while (cond() && !aborted(cb)) {
+    for (unsigned errors = 0; cond() && !aborted(cb);) {
       bool p2 = cb->phase.load(std::memory_order_relaxed) == 2;
-      long r = reader.read_one(rng.next() % o.groups, p2 ? kReadHit2 : kReadHit1,
-                               p2 ? kReadEmpty2 : kReadEmpty1, p2 ? kDeliver2 : kDeliver1);
-      errors = r < 0 ? errors + 1 : 0;
-      if (errors >= kMaxConsecutiveErrors)
+      long r = read_one(g, o, seen, st, buf, rng.next(o.groups), p2 ? kReadHit2 : kReadHit1,
+                        p2 ? kReadEmpty2 : kReadEmpty1, p2 ? kDeliver2 : kDeliver1);
+      if ((errors = r < 0 ? errors + 1 : 0) >= kMaxConsecutiveErrors)
         fail(cb, std::string("read keeps failing: ") + std::strerror(int(-r)));
     }
   };
   if (id != 0) return read_while(producing);
   read_while([&] { return now_ns() < cb->deadline1_ns; });
   // Hand-off: AWAKE until every producer is counted as woken.
-  unsigned woken = 0;
   std::uint64_t start = now_ns();
-  while (woken < o.threads && !aborted(cb)) {
-    std::uint64_t t = now_ns();
-    if (t - start > 60 * kSecond)
+  for (unsigned woken = 0; woken < o.threads && !aborted(cb);) {
+    if (now_ns() - start > 60 * kSecond)
       return fail(cb, fmt::format("AWAKE woke {} of {} sleepers in 60 s", woken, o.threads));
-    long r = g.awake(0);
-    st.hist[kAwake].record(now_ns() - t);
+    std::uint64_t t = now_ns();
+    long r = timed(cb, st, kAwake, "IOCTL_AWAKE", [&] { return g.awake(0); });
     cb->awake_calls.fetch_add(1, std::memory_order_relaxed);
-    if (r < 0) {
-      ++st.counter[kOtherErrors];
-      return fail(cb, std::string("IOCTL_AWAKE: ") + std::strerror(int(-r)));
-    }
     if (r > 0 && cb->awake_ok_count < kMaxThreads) cb->awake_ok_start_ns[cb->awake_ok_count++] = t;
-    woken += unsigned(r);
+    woken += unsigned(std::max(r, 0L));
   }
   cb->phase2_start_ns.store(now_ns(), std::memory_order_relaxed);
   cb->phase.store(2, std::memory_order_release);
-  if (!has_delay) return read_while(producing);
-  while (producing()) {  // consumer 0 flushes random groups in phase 2
-    unsigned grp = rng.next() % o.groups;
-    std::uint64_t t = now_ns();
-    int r = g.flush(grp);
-    bump(st.progress_ops);
-    if (r < 0) {
-      ++st.counter[kOtherErrors];
-      return fail(cb, std::string("flush: ") + std::strerror(-r));
-    }
-    st.hist[kFlush].record(now_ns() - t);
-  }
+  if (!g.has_delay) return read_while(producing);
+  while (producing() && timed(cb, st, kFlush, "flush", [&] { return g.flush(rng.next(o.groups)); }) >= 0)
+    bump(st.progress_ops);  // consumer 0 flushes random groups in phase 2
 }
 
-int run_producers(Transport& t, const WorkloadOptions& o, ControlBlock* cb) {
-  std::unique_ptr<Groups> g = attach_and_wait(t, cb, &cb->setup[0]);
-  if (!g) return 1;
+// The body of a workload process: attach, report ready, wait for go, run
+// the threads; the consumer process then runs the end and the check.
+int run_process(bool consumer, Transport& t, const WorkloadOptions& o, ControlBlock* cb) {
+  if (std::string error = t.attach(cb, &cb->setup[consumer]); !error.empty()) return fail(cb, t.kind + ": " + error), 1;
+  cb->ready.fetch_add(1, std::memory_order_acq_rel);
+  while (cb->go.load(std::memory_order_acquire) == 0)
+    if (aborted(cb)) return 1; else usleep(1000);
+  SeenSet seen(o.threads);
   std::barrier<> sync(o.threads);
   std::vector<std::jthread> threads;
   for (unsigned i = 0; i < o.threads; ++i)
-    threads.emplace_back([&, i] { produce(i, *g, o, cb, sync, t.has_delay); });
+    threads.emplace_back([&, i] { consumer ? consume(i, t, o, cb, seen) : produce(i, t, o, cb, sync); });
   threads.clear();  // joins
-  cb->producers_done_ns = now_ns();
-  cb->producers_done.store(1, std::memory_order_release);
-  return 0;
-}
-
-int run_consumers(Transport& t, const WorkloadOptions& o, ControlBlock* cb) {
-  std::unique_ptr<Groups> g = attach_and_wait(t, cb, &cb->setup[1]);
-  if (!g) return 1;
-  SeenSet seen(o.threads);
-  std::vector<std::jthread> threads;
-  for (unsigned i = 0; i < o.threads; ++i)
-    threads.emplace_back([&, i] { consume(i, *g, o, cb, seen, t.has_delay); });
-  threads.clear();  // joins
-  while (cb->producers_done.load(std::memory_order_acquire) == 0) {
-    if (aborted(cb)) return 1;
-    usleep(1000);
+  if (!consumer) {
+    cb->producers_done_ns = now_ns();
+    cb->producers_done.store(1, std::memory_order_release);
+    return 0;
   }
+  while (cb->producers_done.load(std::memory_order_acquire) == 0)
+    if (aborted(cb)) return 1; else usleep(1000);
   // The end: final flush (or not: --final revoke), revoke, drain, reset delay.
   cb->final_start_ns = now_ns();
   ThreadStats& st = cb->final_step;
   if (t.has_delay && o.final_mode == FinalMode::kFlush)
-    each_group(o, cb, st, kFlush, "final flush", [&](unsigned grp) { return g->flush(grp); });
-  if (t.has_delay)
-    each_group(o, cb, st, kRevoke, "IOCTL_REVOKE_DELAYED_MESSAGES",
-               [&](unsigned grp) { return g->revoke(grp); });
-  Reader reader{*g, o, seen, st};
-  for (unsigned grp = 0; grp < o.groups; ++grp)
-    while (reader.read_one(grp, kDrainRead, kDrainRead, kOpCount) > 0) ++cb->drained;
-  if (t.has_delay)
-    each_group(o, cb, st, kSetDelay, "IOCTL_SET_SEND_DELAY 0",
-               [&](unsigned grp) { return g->set_delay(grp, 0); });
+    each_group(o, cb, st, kFlush, "final flush", [&](unsigned g) { return t.flush(g); });
+  if (t.has_delay) each_group(o, cb, st, kRevoke, "IOCTL_REVOKE_DELAYED_MESSAGES", [&](unsigned g) { return t.revoke(g); });
+  std::vector<unsigned char> buf(o.message_size + 4096);
+  for (unsigned g = 0; g < o.groups; ++g)
+    while (read_one(t, o, seen, st, buf, g, kDrainRead, kDrainRead, kOpCount) > 0) ++cb->drained;
+  if (t.has_delay) each_group(o, cb, st, kSetDelay, "IOCTL_SET_SEND_DELAY 0", [&](unsigned g) { return t.set_delay(g, 0); });
   cb->check = seen.check({cb->written, cb->written + o.threads});
   cb->out_of_range = seen.out_of_range();
   cb->consumers_done_ns = now_ns();
@@ -271,13 +199,7 @@ int run_consumers(Transport& t, const WorkloadOptions& o, ControlBlock* cb) {
   return aborted(cb) ? 1 : 0;
 }
 
-std::uint64_t sum(const ThreadStats* st, unsigned n, std::atomic<std::uint64_t> ThreadStats::*f) {
-  std::uint64_t s = 0;
-  for (unsigned i = 0; i < n; ++i) s += (st[i].*f).load(std::memory_order_relaxed);
-  return s;
-}
-
-// Adds one round's figures (the block of a finished run) to *r.
+// Adds one finished round's figures to *r.
 void collect(const ControlBlock* cb, const WorkloadOptions& o, TargetResult* r) {
   LogHistogram write1, read1;  // this round's alone, for the per-round p50s
   auto add = [&](const ThreadStats& st, LogHistogram* into) {
@@ -309,10 +231,7 @@ void collect(const ControlBlock* cb, const WorkloadOptions& o, TargetResult* r) 
   if (p2 && cb->producers_done_ns > p2) r->phase2_s += double(cb->producers_done_ns - p2) / 1e9;
   if (cb->final_start_ns && cb->consumers_done_ns > cb->final_start_ns)
     r->final_s += double(cb->consumers_done_ns - cb->final_start_ns) / 1e9;
-  r->check.expected += cb->check.expected;
-  r->check.delivered += cb->check.delivered;
-  r->check.missing += cb->check.missing;
-  r->check.unexpected += cb->check.unexpected;
+  r->check += cb->check;
   r->drained += cb->drained;
   r->out_of_range += cb->out_of_range;
   if (r->flush_method.empty()) r->flush_method = cb->flush_method;
@@ -331,18 +250,19 @@ struct Progress {
 
   void tick(std::uint64_t now) {
     if (!enabled || now < next) return;
-    next = now + kSecond;
-    std::uint64_t w = sum(cb->producer, threads, &ThreadStats::progress_ops);
-    std::uint64_t rd = sum(cb->consumer, threads, &ThreadStats::progress_ops);
-    std::uint64_t h = sum(cb->consumer, threads, &ThreadStats::progress_hits), full = 0;
-    for (unsigned i = 0; i < threads; ++i) full += cb->producer[i].counter[kWriteFull];
+    std::uint64_t w = 0, rd = 0, h = 0, full = 0;
+    for (unsigned i = 0; i < threads; ++i) {
+      w += cb->producer[i].progress_ops.load(std::memory_order_relaxed);
+      rd += cb->consumer[i].progress_ops.load(std::memory_order_relaxed);
+      h += cb->consumer[i].progress_hits.load(std::memory_order_relaxed);
+      full += cb->producer[i].counter[kWriteFull];
+    }
     double dt = last ? double(now - last) / 1e9 : 0.0;
     fmt::print(stderr, "{}[{}] {:<7} {:5.1f}s  writes {} ({:.0f}/s)  reads {}, hits {} ({:.0f}/s)  full {}   {}",
-               tty ? "\r" : "", name,
-               cb->producers_done.load() ? "final" : cb->phase.load() == 2 ? "phase 2" : "phase 1",
+               tty ? "\r" : "", name, cb->producers_done ? "final" : cb->phase == 2 ? "phase 2" : "phase 1",
                double(now - cb->t0_ns) / 1e9, w, dt > 0 ? double(w - last_w) / dt : 0.0, rd, h,
                dt > 0 ? double(h - last_h) / dt : 0.0, full, tty ? "" : "\n");
-    last = now, last_w = w, last_h = h, printed = true;
+    next = now + kSecond, last = now, last_w = w, last_h = h, printed = true;
   }
 };
 
@@ -356,13 +276,12 @@ void run_target(Transport& t, const WorkloadOptions& o, bool progress, TargetRes
   r->has_delay = t.has_delay;
   r->revoked_at_end = t.has_delay && o.final_mode == FinalMode::kRevoke;
   void* mem = MAP_FAILED;
-  if (error.empty()) {
-    mem = mmap(nullptr, sizeof(ControlBlock), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED) error = std::string("mmap: ") + std::strerror(errno);
-  }
+  if (error.empty() && (mem = mmap(nullptr, sizeof(ControlBlock), PROT_READ | PROT_WRITE,
+                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
+    error = std::string("mmap: ") + std::strerror(errno);
   if (!error.empty()) {
+    if (r->ok) r->error = error;
     r->ok = false;
-    if (r->error.empty()) r->error = error;
     return t.cleanup();
   }
   auto* cb = new (mem) ControlBlock;
@@ -371,8 +290,7 @@ void run_target(Transport& t, const WorkloadOptions& o, bool progress, TargetRes
   pid_t pid[2] = {-1, -1};  // consumer, producer
   int status[2] = {0, 0};
   for (int i = 0; i < 2; ++i) {
-    pid[i] = fork();
-    if (pid[i] == 0) _exit(i == 0 ? run_consumers(t, o, cb) : run_producers(t, o, cb));
+    if ((pid[i] = fork()) == 0) _exit(run_process(i == 0, t, o, cb));
     if (pid[i] < 0) fail(cb, std::string("fork: ") + std::strerror(errno));
   }
   auto reap = [&] {  // true when both exited
@@ -383,14 +301,12 @@ void run_target(Transport& t, const WorkloadOptions& o, bool progress, TargetRes
   auto kill_all = [&] {
     for (pid_t p : pid)
       if (p > 0) kill(p, SIGKILL);
+    return true;
   };
   // Start both together once each has its groups open.
-  std::uint64_t wait_start = now_ns();
-  while (cb->ready.load(std::memory_order_acquire) < 2 && !aborted(cb) && !reap() &&
-         pid[0] > 0 && pid[1] > 0) {
-    if (now_ns() - wait_start > 120 * kSecond) fail(cb, "workload processes did not get ready in 120 s");
-    usleep(1000);
-  }
+  for (std::uint64_t start = now_ns(); cb->ready < 2 && !aborted(cb) && !reap() && pid[0] > 0 && pid[1] > 0;
+       usleep(1000))
+    if (now_ns() - start > 120 * kSecond) fail(cb, "workload processes did not get ready in 120 s");
   cb->t0_ns = now_ns();
   cb->deadline1_ns = cb->t0_ns + o.duration_ns;
   cb->go.store(1, std::memory_order_release);
@@ -399,28 +315,24 @@ void run_target(Transport& t, const WorkloadOptions& o, bool progress, TargetRes
   std::uint64_t limit = cb->t0_ns + 2 * o.duration_ns + o.delay_ms * 1'000'000ULL + 120 * kSecond;
   std::uint64_t abort_seen = 0;
   bool killed = false;
-  while (!reap()) {
+  for (; !reap(); usleep(20'000)) {
     std::uint64_t now = now_ns();
     prog.tick(now);
     if (!killed && now > limit) {
       fail(cb, "run overran by 2 minutes: workload killed");
       usleep(2'000'000);
-      reap();
-      kill_all();
-      killed = true;
+      killed = (reap(), kill_all());
     }
     // After an abort the other side may be blocked (e.g. in SLEEP): 10 s.
     if (abort_seen == 0 && aborted(cb)) abort_seen = now;
-    if (!killed && abort_seen && now - abort_seen > 10 * kSecond) kill_all(), killed = true;
-    usleep(20'000);
+    if (!killed && abort_seen && now - abort_seen > 10 * kSecond) killed = kill_all();
   }
   if (prog.printed && prog.tty) std::fputc('\n', stderr);
   collect(cb, o, r);
   error = cb->error;
   bool clean = std::all_of(status, status + 2, [](int s) { return WIFEXITED(s) && WEXITSTATUS(s) == 0; });
-  if (error.empty() && !(clean && !killed && cb->consumers_done.load())) error = "a workload process failed";
-  if (!error.empty()) r->ok = false;
-  if (r->error.empty()) r->error = error;
+  if (error.empty() && !(clean && !killed && cb->consumers_done)) error = "a workload process failed";
+  if (!error.empty() && r->ok) r->ok = false, r->error = error;
   cb->~ControlBlock();
   munmap(mem, sizeof(ControlBlock));
   t.cleanup();

@@ -189,4 +189,20 @@ struct TargetResult {
 // Runs one round of the workload on t and adds its figures to *r.
 void run_target(Transport& t, const WorkloadOptions& o, bool progress, TargetResult* r);
 
+// The command line (main.cpp).
+struct Options {
+  std::string master = "/dev/synch/synchmess";
+  std::vector<std::string> targets = {"device", "floor", "pipe", "mqueue"};
+  WorkloadOptions w;
+  std::string flush = "auto", final_mode = "flush";
+  unsigned rounds = 1, floor_threads = 10;
+  std::string floor_master, floor_bin, json_path;
+  bool progress = true;
+};
+
+// report.cpp: the tables on stdout; the same figures (ns) with the machine
+// and the options as JSON at path (error text or "").
+void print_report(const std::vector<TargetResult>& rs, const Options& o);
+std::string write_json(const std::string& path, const std::vector<TargetResult>& rs, const Options& o);
+
 }  // namespace synchmess::bench

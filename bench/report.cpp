@@ -1,0 +1,209 @@
+// report.cpp - the tables on stdout and the JSON file (see bench.h and
+// README.md "Reading the figures").
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "bench.h"
+
+namespace synchmess::bench {
+namespace {
+
+std::string us(std::uint64_t ns) { return fmt::format("{:.1f}", double(ns) / 1e3); }
+
+const char* label(Op op, bool final_step) {
+  static constexpr const char* kLabels[kOpCount] = {
+      "install", "access+open", "write        p1", "read hit     p1", "read empty   p1", "write delayd p2",
+      "read hit     p2", "read empty   p2", "flush        p2", "set delay", "in SLEEP", "AWAKE->running",
+      "AWAKE call", "revoke", "drain read", "end-to-end   p1", "end-to-end   p2"};
+  if (!final_step) return kLabels[op];
+  return op == kFlush ? "final flush" : op == kRevoke ? "final revoke" : op == kSetDelay ? "reset delay 0" : "drain read";
+}
+
+constexpr Op kTableOrder[] = {kInstall, kOpen, kWrite1, kReadHit1, kReadEmpty1, kDeliver1, kSetDelay, kSleep,
+                              kAwake, kHandoff, kWrite2, kReadHit2, kReadEmpty2, kDeliver2, kFlush};
+constexpr Op kFinalOrder[] = {kFlush, kRevoke, kDrainRead, kSetDelay};
+constexpr Op kCompareOps[] = {kWrite1, kReadHit1, kReadEmpty1, kDeliver1, kWrite2, kReadHit2,
+                              kFlush, kAwake, kHandoff, kInstall, kSetDelay};
+
+// Calls per second of the phase the op belongs to; nullopt for the others.
+std::optional<double> ops_per_s(const TargetResult& r, Op op, const LogHistogram& h, bool final_step) {
+  double s = final_step ? 0 : op == kWrite1 || op == kReadHit1 || op == kReadEmpty1 ? r.phase1_s
+             : op == kWrite2 || op == kReadHit2 || op == kReadEmpty2 || op == kFlush ? r.phase2_s : 0;
+  return s > 0 && h.count() ? std::optional(double(h.count()) / s) : std::nullopt;
+}
+
+struct Throughput {
+  const char *label, *key;
+  double (*f)(const TargetResult&);
+};
+constexpr Throughput kThroughputs[] = {
+    {"writes/s p1", "writes_per_s_p1", [](const TargetResult& r) { return r.per_s_phase1(r.hist[kWrite1].count()); }},
+    {"delivered/s p1", "delivered_per_s_p1", [](const TargetResult& r) { return r.delivered_per_s_phase1(); }},
+    {"all ops/s p1", "all_ops_per_s_p1", [](const TargetResult& r) {
+       return r.per_s_phase1(r.hist[kWrite1].count() + r.hist[kReadHit1].count() + r.hist[kReadEmpty1].count());
+     }},
+};
+
+void print_target(const TargetResult& r) {
+  fmt::print("\n== {} ({}): {}\n", r.name, r.kind, r.description);
+  if (!r.ok) fmt::print("  FAILED: {}\n", r.error);
+  fmt::print("  rounds {}, phase 1 {:.2f} s, phase 2 {:.2f} s, final {:.3f} s{}\n", r.rounds, r.phase1_s,
+             r.phase2_s, r.final_s, r.has_delay ? ", flush via " + (r.flush_method.empty() ? "-" : r.flush_method)
+                                                : std::string(", no delay/flush (baseline)"));
+  constexpr const char* kRow = "  {:<16} {:>10} {:>11} {:>10} {:>10} {:>11}\n";
+  fmt::print(kRow, "op (wall clock)", "count", "ops/s", "p50 us", "p99 us", "max us");
+  auto row = [&](Op op, const LogHistogram& h, bool fin) {
+    auto rate = ops_per_s(r, op, h, fin);
+    if (h.count())
+      fmt::print(kRow, label(op, fin), h.count(), rate ? fmt::format("{:.0f}", *rate) : "-",
+                 us(h.percentile(0.5)), us(h.percentile(0.99)), us(h.max()));
+  };
+  for (Op op : kTableOrder) row(op, r.hist[op], false);
+  for (Op op : kFinalOrder) row(op, r.final_hist[op], true);
+  const DeliveryCheck& c = r.check;
+  fmt::print("  messages: written {}, delivered {} (of which {} in the final drain), missing {}{}, duplicates {}, "
+             "corrupt {}, unexpected {}\n", c.expected, c.delivered, r.drained, c.missing,
+             r.revoked_at_end && c.missing ? " (revoked at the end, not lost)" : "", r.counter[kDuplicates],
+             r.counter[kCorrupt], c.unexpected + r.out_of_range);
+  fmt::print("  full-group retries {}, write errors {}, read errors {}, other errors {}\n", r.counter[kWriteFull],
+             r.counter[kWriteErrors], r.counter[kReadErrors], r.counter[kOtherErrors]);
+  fmt::print("  exactly-once after the final drain: {}\n", r.exactly_once() ? "PASS" : "FAIL");
+  if (r.hist[kHandoff].count())
+    fmt::print("  hand-off: {} sleepers woken with {} AWAKE calls; all sleepers of a round running {} us after "
+               "that round's first successful AWAKE{}\n", r.hist[kHandoff].count(), r.awake_calls,
+               us(r.wake_all_ns), r.rounds > 1 ? " (worst round)" : "");
+  if (r.rounds > 1) {
+    std::string w, rd;
+    for (auto v : r.round_write_p50) w += " " + us(v);
+    for (auto v : r.round_read_p50) rd += " " + us(v);
+    fmt::print("  per round p50 write p1 (us):{}; read hit p1 (us):{}\n", w, rd);
+  }
+}
+
+// Device and floor, when both ran; then ratio() compares them.
+struct Pair {
+  const TargetResult *dev = nullptr, *flo = nullptr;
+  explicit Pair(const std::vector<TargetResult>& rs) {
+    for (const auto& r : rs) {
+      if (r.ok && r.name == "device" && !dev) dev = &r;
+      if (r.ok && r.name == "floor" && !flo) flo = &r;
+    }
+  }
+  explicit operator bool() const { return dev && flo; }
+  template <typename F>
+  std::optional<double> ratio(F f) const {
+    double a = f(*dev), b = f(*flo);
+    return a > 0 && b > 0 ? std::optional(a / b) : std::nullopt;
+  }
+  static double p50(const TargetResult& r, Op op) { return double(r.hist[op].percentile(0.5)); }
+};
+
+struct Machine {
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  std::string cpu, kernel, host;  // first "model name" of /proc/cpuinfo, uname
+  Machine() {
+    std::string line;
+    for (std::ifstream in("/proc/cpuinfo"); cpu.empty() && std::getline(in, line);)
+      if (line.starts_with("model name") && line.find(':') != std::string::npos)
+        cpu = line.substr(line.find_first_not_of(" \t", line.find(':') + 1));
+    struct utsname u {};
+    uname(&u);
+    kernel = fmt::format("{} {} {} {}", u.sysname, u.release, u.version, u.machine);
+    host = u.nodename;
+  }
+};
+
+}  // namespace
+
+void print_report(const std::vector<TargetResult>& rs, const Options& o) {
+  Machine m;
+  fmt::print("synchmess-bench: {} CPU(s) {}, {}\n", m.cores, m.cpu, m.kernel);
+  fmt::print("workload: {} producer + {} consumer threads, {} groups, {} B messages, {:.1f} s per phase, "
+             "delay {} ms, final {}, rounds {}\n", o.w.threads, o.w.threads, o.w.groups, o.w.message_size,
+             double(o.w.duration_ns) / 1e9, o.w.delay_ms, o.final_mode, o.rounds);
+  fmt::print("latencies are wall clock (CLOCK_MONOTONIC) per call; p1/p2 = phase 1/2\n");
+  for (const auto& r : rs) print_target(r);
+  Pair pair(rs);
+  auto ratio_text = [&](auto f) {
+    if (!pair) return std::string();
+    auto x = pair.ratio(f);
+    return fmt::format(" {:>12}", x ? fmt::format("{:.2f}x", *x) : "-");
+  };
+  fmt::print("\n== comparison: p50 in us (ratio = device / floor)\n  {:<16}", "op");
+  for (const auto& r : rs) fmt::print(" {:>10}", r.name);
+  fmt::print("{}\n", pair ? fmt::format(" {:>12}", "device/floor") : "");
+  for (Op op : kCompareOps) {
+    if (std::ranges::none_of(rs, [op](const TargetResult& r) { return r.hist[op].count() > 0; })) continue;
+    fmt::print("  {:<16}", label(op, false));
+    for (const auto& r : rs) fmt::print(" {:>10}", r.hist[op].count() ? us(r.hist[op].percentile(0.5)) : "-");
+    fmt::print("{}\n", ratio_text([op](const TargetResult& r) { return Pair::p50(r, op); }));
+  }
+  fmt::print("  throughput (ratio = device / floor):\n");
+  for (const Throughput& t : kThroughputs) {
+    fmt::print("  {:<16}", t.label);
+    for (const auto& r : rs) fmt::print(" {:>10.0f}", t.f(r));
+    fmt::print("{}\n", ratio_text(t.f));
+  }
+  std::fflush(stdout);
+}
+
+std::string write_json(const std::string& path, const std::vector<TargetResult>& rs, const Options& o) {
+  using Json = nlohmann::ordered_json;
+  auto opt = [](std::optional<double> x) { return x ? Json(*x) : Json(); };
+  auto hists = [&](const TargetResult& r, const LogHistogram* hs, bool fin) {
+    Json ops = Json::object();
+    for (int op = 0; op < kOpCount; ++op)
+      if (const LogHistogram& h = hs[op]; h.count())
+        ops[kOpNames[op]] = {{"count", h.count()}, {"ops_per_s", opt(ops_per_s(r, Op(op), h, fin))},
+                             {"p50_ns", h.percentile(0.5)}, {"p99_ns", h.percentile(0.99)}, {"max_ns", h.max()},
+                             {"min_ns", h.min()}, {"mean_ns", h.mean()}};
+    return ops;
+  };
+  Machine m;
+  Json j = {{"machine", {{"cpu_model", m.cpu}, {"cores", m.cores}, {"kernel", m.kernel}, {"hostname", m.host}}},
+            {"options", {{"master", o.master}, {"threads", o.w.threads}, {"groups", o.w.groups},
+                         {"duration_s", double(o.w.duration_ns) / 1e9}, {"message_size", o.w.message_size},
+                         {"delay_ms", o.w.delay_ms}, {"final", o.final_mode}, {"flush", o.flush},
+                         {"rounds", o.rounds}, {"targets", o.targets}}},
+            {"latency_unit", "ns, wall clock (CLOCK_MONOTONIC)"}, {"targets", Json::array()}};
+  for (const TargetResult& r : rs) {
+    const DeliveryCheck& c = r.check;
+    Json t = {{"name", r.name}, {"kind", r.kind}, {"description", r.description}, {"ok", r.ok},
+              {"error", r.error}, {"rounds", r.rounds}, {"phase1_s", r.phase1_s}, {"phase2_s", r.phase2_s},
+              {"final_s", r.final_s}, {"has_delay", r.has_delay}, {"flush_method", r.flush_method},
+              {"ops", hists(r, r.hist, false)}, {"final_ops", hists(r, r.final_hist, true)},
+              {"messages", {{"written", c.expected}, {"delivered", c.delivered}, {"drained", r.drained},
+                            {"missing", c.missing}, {"missing_are_revoked", r.revoked_at_end},
+                            {"duplicates", r.counter[kDuplicates]}, {"corrupt", r.counter[kCorrupt]},
+                            {"unexpected", c.unexpected + r.out_of_range},
+                            {"write_full_retries", r.counter[kWriteFull]}, {"write_errors", r.counter[kWriteErrors]},
+                            {"read_errors", r.counter[kReadErrors]}, {"other_errors", r.counter[kOtherErrors]},
+                            {"exactly_once", r.exactly_once()}}}};
+    for (const Throughput& x : kThroughputs) t["throughput"][x.key] = x.f(r);
+    t["handoff"] = {{"awake_calls", r.awake_calls}, {"all_woken_ns", r.wake_all_ns}};
+    t["per_round"] = {{"write_p1_p50_ns", r.round_write_p50}, {"read_hit_p1_p50_ns", r.round_read_p50},
+                      {"delivered_per_s_p1", r.round_delivered_per_s}};
+    j["targets"].push_back(std::move(t));
+  }
+  Json& ratios = j["ratios_device_over_floor"];  // null without both
+  if (Pair pair(rs); pair) {
+    for (Op op : kCompareOps)
+      if (auto x = pair.ratio([op](const TargetResult& r) { return Pair::p50(r, op); })) ratios["p50"][kOpNames[op]] = *x;
+    for (const Throughput& x : kThroughputs) ratios["throughput"][x.key] = opt(pair.ratio(x.f));
+  }
+  std::ofstream f(path);
+  f << j.dump(2) << "\n";
+  f.close();
+  return f ? "" : path + ": " + std::strerror(errno);
+}
+
+}  // namespace synchmess::bench

@@ -78,20 +78,15 @@ inline constexpr unsigned kMaxThreads = 32;
 
 // Operation types, each with its own histogram; kOpNames are the JSON keys.
 enum Op : int {
-  kInstall, kOpen, kWrite1, kReadHit1, kReadEmpty1, kWrite2, kReadHit2,
-  kReadEmpty2, kFlush, kSetDelay, kSleep, kHandoff, kAwake, kRevoke,
-  kDrainRead, kDeliver1, kDeliver2, kOpCount
+  kInstall, kOpen, kWrite1, kReadHit1, kReadEmpty1, kWrite2, kReadHit2, kReadEmpty2, kFlush, kSetDelay,
+  kSleep, kHandoff, kAwake, kRevoke, kDrainRead, kDeliver1, kDeliver2, kOpCount
 };
 inline constexpr const char* kOpNames[kOpCount] = {
-    "install", "open", "write_p1", "read_hit_p1", "read_empty_p1", "write_p2",
-    "read_hit_p2", "read_empty_p2", "flush", "set_delay", "sleep", "handoff",
-    "awake", "revoke", "drain_read", "deliver_p1", "deliver_p2"};
+    "install", "open", "write_p1", "read_hit_p1", "read_empty_p1", "write_p2", "read_hit_p2", "read_empty_p2",
+    "flush", "set_delay", "sleep", "handoff", "awake", "revoke", "drain_read", "deliver_p1", "deliver_p2"};
 
 // Error counters of a thread, summed per target.
-enum Counter : int {
-  kWriteFull, kWriteErrors, kReadErrors, kCorrupt, kDuplicates, kOtherErrors,
-  kCounterCount
-};
+enum Counter : int { kWriteFull, kWriteErrors, kReadErrors, kCorrupt, kDuplicates, kOtherErrors, kCounterCount };
 
 struct alignas(64) ThreadStats {
   std::atomic<std::uint64_t> progress_ops{0}, progress_hits{0};  // sampled live
@@ -124,16 +119,12 @@ struct ControlBlock {
   ThreadStats setup[2];    // install/open: [0] producers, [1] consumers
 };
 
-enum class FlushMode { kAuto, kFsync, kIoctl };
-enum class FinalMode { kFlush, kRevoke };
-
 struct WorkloadOptions {
   unsigned threads = 8, groups = 64;
   std::uint64_t duration_ns = 30'000'000'000ULL;
   std::size_t message_size = 128;
   unsigned delay_ms = 1000;
-  FinalMode final_mode = FinalMode::kFlush;
-  FlushMode flush = FlushMode::kAuto;
+  std::string flush = "auto", final_mode = "flush";  // auto|fsync|ioctl, flush|revoke
 };
 
 // The queues a workload runs against.  prepare() runs in the parent before
@@ -160,8 +151,7 @@ class Transport {
 };
 
 // name: "device" or "floor" (the ABI at master), "pipe", "mqueue".
-std::unique_ptr<Transport> make_transport(const std::string& name,
-                                          const std::string& master,
+std::unique_ptr<Transport> make_transport(const std::string& name, const std::string& master,
                                           const WorkloadOptions& o);
 
 // A target's figures, accumulated over its rounds.
@@ -194,10 +184,9 @@ struct Options {
   std::string master = "/dev/synch/synchmess";
   std::vector<std::string> targets = {"device", "floor", "pipe", "mqueue"};
   WorkloadOptions w;
-  std::string flush = "auto", final_mode = "flush";
   unsigned rounds = 1, floor_threads = 10;
   std::string floor_master, floor_bin, json_path;
-  bool progress = true;
+  bool no_progress = false;
 };
 
 // report.cpp: the tables on stdout; the same figures (ns) with the machine

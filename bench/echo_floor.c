@@ -34,19 +34,17 @@
 
 enum { ROOT_INO = 1, MASTER_INO = 2, FIRST_GROUP_INO = 3 };
 
-struct floor_file {
-	pthread_mutex_t lock;
-	unsigned char *ring; /* storage bytes, allocated on first write */
-	size_t head, used;   /* oldest byte; bytes in use, length prefixes included */
-	fuse_req_t *sleepers;
-	size_t n_sleepers;
-};
-
 struct floor_state {
-	char *dir;
+	char *dir; /* the options */
 	unsigned threads, help;
 	size_t max_message_size, storage;
-	struct floor_file files[MAX_NUM_GROUPS];
+	struct floor_file {
+		pthread_mutex_t lock;
+		unsigned char *ring; /* storage bytes, allocated on first write */
+		size_t head, used;   /* oldest byte; bytes in use, length prefixes included */
+		fuse_req_t *sleepers;
+		size_t n_sleepers;
+	} files[MAX_NUM_GROUPS];
 };
 
 static struct floor_file *group_of(fuse_req_t req, fuse_ino_t ino)
@@ -119,9 +117,7 @@ static void floor_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t copied = 0;
 	unsigned len;
 	(void)off, (void)fi;
-	if (f == NULL || out == NULL) {
-		fuse_reply_err(req, f ? ENOMEM : EPERM);
-	} else {
+	if (f && out) {
 		pthread_mutex_lock(&f->lock);
 		if (f->used > 0) {
 			ring_copy(f, st->storage, f->head, &len, sizeof(len), 0);
@@ -131,8 +127,11 @@ static void floor_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			f->used -= sizeof(len) + len;
 		}
 		pthread_mutex_unlock(&f->lock);
-		fuse_reply_buf(req, (const char *)out, copied);
 	}
+	if (f && out)
+		fuse_reply_buf(req, (const char *)out, copied);
+	else
+		fuse_reply_err(req, f ? ENOMEM : EPERM);
 	if (out != msg)
 		free(out);
 }
@@ -150,18 +149,13 @@ static void floor_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 	pthread_mutex_lock(&f->lock);
 	if (f->ring == NULL && (f->ring = malloc(st->storage)) == NULL) {
 		err = ENOMEM;
-	} else if (f->used + sizeof(len) + size > st->storage) {
-		err = EPERM;
-	} else {
+	} else if ((err = f->used + sizeof(len) + size > st->storage ? EPERM : 0) == 0) {
 		ring_copy(f, st->storage, f->head + f->used, &len, sizeof(len), 1);
 		ring_copy(f, st->storage, f->head + f->used + sizeof(len), (void *)buf, size, 1);
 		f->used += sizeof(len) + size;
 	}
 	pthread_mutex_unlock(&f->lock);
-	if (err)
-		fuse_reply_err(req, err);
-	else
-		fuse_reply_write(req, size);
+	err ? fuse_reply_err(req, err) : fuse_reply_write(req, size);
 }
 
 static void floor_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -247,14 +241,12 @@ static const struct fuse_opt floor_opts[] = {
 
 int main(int argc, char **argv)
 {
+	static struct floor_state state = { .threads = 10, .max_message_size = 1024, .storage = 1048576 };
+	struct floor_state *st = &state; /* libfuse's userdata */
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct floor_state *st = calloc(1, sizeof(*st));
 	struct fuse_session *se = NULL;
 	int rc = 2;
 
-	if (st == NULL)
-		return 1;
-	*st = (struct floor_state){ .threads = 10, .max_message_size = 1024, .storage = 1048576 };
 	if (fuse_opt_parse(&args, st, floor_opts, NULL) != 0 || st->help || !st->dir ||
 	    !st->threads || !st->max_message_size || st->storage < st->max_message_size + sizeof(unsigned)) {
 		fprintf(st->help ? stdout : stderr,
@@ -288,6 +280,5 @@ out:
 	for (int i = 0; i < MAX_NUM_GROUPS; i++)
 		free(st->files[i].ring), free(st->files[i].sleepers);
 	free(st->dir);
-	free(st);
 	return rc;
 }

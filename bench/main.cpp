@@ -29,7 +29,7 @@ std::optional<int> parse(int argc, char** argv, Options& o) {
                "with wall-clock latency percentiles.  See bench/README.md.", "synchmess-bench");
   app.option_defaults()->always_capture_default();
   double duration_s = 30;
-  bool add_floor = false, quick = false, no_progress = false;
+  bool add_floor = false, quick = false;
   app.add_option("--master", o.master, "master device of the target under test");
   auto* targets = app.add_option("--targets", o.targets, "comma list, run in this order")
                       ->delimiter(',')->check(CLI::IsMember({"device", "floor", "pipe", "mqueue"}));
@@ -45,15 +45,15 @@ std::optional<int> parse(int argc, char** argv, Options& o) {
   app.add_option("--message-size", o.w.message_size, "bytes per message (the codec's trailer is 40)")
       ->check(CLI::Range(std::size_t(SMC_TRAILER_SIZE), std::size_t(65536)));
   app.add_option("--delay-ms", o.w.delay_ms, "phase 2 send delay");
-  app.add_option("--flush", o.flush, "auto: fsync, then IOCTL_FLUSH_DELAYED_MESSAGES once fsync "
+  app.add_option("--flush", o.w.flush, "auto: fsync, then IOCTL_FLUSH_DELAYED_MESSAGES once fsync "
                  "fails with EINVAL (CUSE)")->check(CLI::IsMember({"auto", "fsync", "ioctl"}));
-  app.add_option("--final", o.final_mode, "flush: flush, revoke, drain, reset delay; revoke: "
+  app.add_option("--final", o.w.final_mode, "flush: flush, revoke, drain, reset delay; revoke: "
                  "skip the flush, delayed messages are reported missing (revoked)")
       ->check(CLI::IsMember({"flush", "revoke"}));
   app.add_option("--rounds", o.rounds, "repeat the target list, interleaved; figures merge all rounds")
       ->check(CLI::PositiveNumber);
   app.add_option("--json", o.json_path, "also write every figure (ns) as JSON");
-  app.add_flag("--no-progress", no_progress, "no progress line on stderr");
+  app.add_flag("--no-progress", o.no_progress, "no progress line on stderr");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -62,9 +62,6 @@ std::optional<int> parse(int argc, char** argv, Options& o) {
   if (add_floor && targets->count() && std::ranges::find(o.targets, "floor") == o.targets.end())
     o.targets.push_back("floor");
   o.w.duration_ns = std::uint64_t((quick ? 3.0 : duration_s) * 1e9);
-  o.w.flush = o.flush == "fsync" ? FlushMode::kFsync : o.flush == "ioctl" ? FlushMode::kIoctl : FlushMode::kAuto;
-  o.w.final_mode = o.final_mode == "revoke" ? FinalMode::kRevoke : FinalMode::kFlush;
-  o.progress = !no_progress;
   return std::nullopt;
 }
 
@@ -101,16 +98,12 @@ struct FloorServer {
     return "echo floor did not mount " + dir + " within 10 s";
   }
   ~FloorServer() {
-    if (pid > 0) {
-      kill(pid, SIGTERM);
-      int i = 0, status;
+    int i = 0, status;
+    if (pid > 0 && kill(pid, SIGTERM) == 0)
       while (waitpid(pid, &status, WNOHANG) != pid && ++i < 500) usleep(10'000);
-      if (i == 500) kill(pid, SIGKILL), waitpid(pid, &status, 0);
-    }
-    if (!dir.empty()) {
-      if (is_fuse_mount(dir)) umount2(dir.c_str(), MNT_DETACH);
-      rmdir(dir.c_str());
-    }
+    if (i == 500) kill(pid, SIGKILL), waitpid(pid, &status, 0);
+    if (!dir.empty() && is_fuse_mount(dir)) umount2(dir.c_str(), MNT_DETACH);
+    if (!dir.empty()) rmdir(dir.c_str());
   }
 };
 
@@ -140,7 +133,7 @@ int run(int argc, char** argv) {
         r.error = "echo floor not available: " + floor_error;
         ++r.rounds;
       } else {
-        run_target(*make_transport(name, name == "floor" ? floor_master : o.master, o.w), o.w, o.progress, &r);
+        run_target(*make_transport(name, name == "floor" ? floor_master : o.master, o.w), o.w, !o.no_progress, &r);
       }
       fmt::print(stderr, "synchmess-bench: {} round {}: {}; write p50 {:.1f} us, delivered {:.0f}/s "
                  "(phase 1), exactly-once {}\n", name, round + 1, r.ok ? "ok" : "FAILED: " + r.error,

@@ -129,7 +129,7 @@ void print_report(const std::vector<TargetResult>& rs, const Options& o) {
   fmt::print("synchmess-bench: {} CPU(s) {}, {}\n", m.cores, m.cpu, m.kernel);
   fmt::print("workload: {} producer + {} consumer threads, {} groups, {} B messages, {:.1f} s per phase, "
              "delay {} ms, final {}, rounds {}\n", o.w.threads, o.w.threads, o.w.groups, o.w.message_size,
-             double(o.w.duration_ns) / 1e9, o.w.delay_ms, o.final_mode, o.rounds);
+             double(o.w.duration_ns) / 1e9, o.w.delay_ms, o.w.final_mode, o.rounds);
   fmt::print("latencies are wall clock (CLOCK_MONOTONIC) per call; p1/p2 = phase 1/2\n");
   for (const auto& r : rs) print_target(r);
   Pair pair(rs);
@@ -172,7 +172,7 @@ std::string write_json(const std::string& path, const std::vector<TargetResult>&
   Json j = {{"machine", {{"cpu_model", m.cpu}, {"cores", m.cores}, {"kernel", m.kernel}, {"hostname", m.host}}},
             {"options", {{"master", o.master}, {"threads", o.w.threads}, {"groups", o.w.groups},
                          {"duration_s", double(o.w.duration_ns) / 1e9}, {"message_size", o.w.message_size},
-                         {"delay_ms", o.w.delay_ms}, {"final", o.final_mode}, {"flush", o.flush},
+                         {"delay_ms", o.w.delay_ms}, {"final", o.w.final_mode}, {"flush", o.w.flush},
                          {"rounds", o.rounds}, {"targets", o.targets}}},
             {"latency_unit", "ns, wall clock (CLOCK_MONOTONIC)"}, {"targets", Json::array()}};
   for (const TargetResult& r : rs) {

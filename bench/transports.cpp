@@ -85,11 +85,10 @@ class DeviceTransport final : public Transport {
   long write(unsigned g, const void* buf, std::size_t n) override { return ret(::write(fds_[g], buf, n)); }
   long read(unsigned g, void* buf, std::size_t n) override { return ret(::read(fds_[g], buf, n)); }
   int flush(unsigned g) override {
-    FlushMode mode = mode_.load(std::memory_order_relaxed);
-    if (mode != FlushMode::kIoctl) {
+    if (!use_ioctl_.load(std::memory_order_relaxed)) {
       if (fsync(fds_[g]) == 0) return note("fsync"), 0;
-      if (errno != EINVAL || mode == FlushMode::kFsync) return -errno;
-      mode_.store(FlushMode::kIoctl, std::memory_order_relaxed);
+      if (errno != EINVAL || o_.flush == "fsync") return -errno;
+      use_ioctl_.store(true, std::memory_order_relaxed);  // auto: CUSE has no fsync
     }
     note("ioctl");
     return int(ret(ioctl(fds_[g], IOCTL_FLUSH_DELAYED_MESSAGES)));
@@ -110,7 +109,7 @@ class DeviceTransport final : public Transport {
   std::string master_;
   const WorkloadOptions& o_;
   std::vector<int> fds_;
-  std::atomic<FlushMode> mode_{o_.flush};
+  std::atomic<bool> use_ioctl_{o_.flush == "ioctl"};
   std::atomic<bool> noted_{false};
   ControlBlock* cb_ = nullptr;
 };

@@ -185,7 +185,7 @@ int run_process(bool consumer, Transport& t, const WorkloadOptions& o, ControlBl
   // The end: final flush (or not: --final revoke), revoke, drain, reset delay.
   cb->final_start_ns = now_ns();
   ThreadStats& st = cb->final_step;
-  if (t.has_delay && o.final_mode == FinalMode::kFlush)
+  if (t.has_delay && o.final_mode == "flush")
     each_group(o, cb, st, kFlush, "final flush", [&](unsigned g) { return t.flush(g); });
   if (t.has_delay) each_group(o, cb, st, kRevoke, "IOCTL_REVOKE_DELAYED_MESSAGES", [&](unsigned g) { return t.revoke(g); });
   std::vector<unsigned char> buf(o.message_size + 4096);
@@ -274,7 +274,7 @@ void run_target(Transport& t, const WorkloadOptions& o, bool progress, TargetRes
   r->kind = t.kind;
   r->description = t.description;
   r->has_delay = t.has_delay;
-  r->revoked_at_end = t.has_delay && o.final_mode == FinalMode::kRevoke;
+  r->revoked_at_end = t.has_delay && o.final_mode == "revoke";
   void* mem = MAP_FAILED;
   if (error.empty() && (mem = mmap(nullptr, sizeof(ControlBlock), PROT_READ | PROT_WRITE,
                                    MAP_SHARED | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)

@@ -64,7 +64,7 @@ class SeenSet {
   explicit SeenSet(unsigned producers);
   ~SeenSet();
   bool mark(std::uint32_t producer, std::uint64_t seq);  // false: duplicate or out of range
-  std::uint64_t out_of_range() const { return out_of_range_.load(); }
+  // Out-of-range marks count as unexpected.
   DeliveryCheck check(const std::vector<std::uint64_t>& written) const;
 
  private:
@@ -111,7 +111,7 @@ struct ControlBlock {
   std::atomic<std::uint32_t> consumers_done{0};
   std::uint64_t final_start_ns = 0, consumers_done_ns = 0;
   DeliveryCheck check;
-  std::uint64_t out_of_range = 0, drained = 0;
+  std::uint64_t drained = 0;
   char flush_method[16] = {};
   char error[256] = {};  // first fatal error
   ThreadStats producer[kMaxThreads], consumer[kMaxThreads];
@@ -164,12 +164,12 @@ struct TargetResult {
   double phase1_s = 0, phase2_s = 0, final_s = 0;
   std::uint64_t awake_calls = 0, wake_all_ns = 0;  // wake_all: worst round
   DeliveryCheck check;
-  std::uint64_t drained = 0, out_of_range = 0, counter[kCounterCount] = {};
+  std::uint64_t drained = 0, counter[kCounterCount] = {};
   std::vector<std::uint64_t> round_write_p50, round_read_p50;  // phase 1, ns
   std::vector<double> round_delivered_per_s;
 
   bool exactly_once() const {
-    return ok && counter[kDuplicates] == 0 && counter[kCorrupt] == 0 && out_of_range == 0 &&
+    return ok && counter[kDuplicates] == 0 && counter[kCorrupt] == 0 &&
            check.unexpected == 0 && (check.missing == 0 || revoked_at_end);
   }
   double per_s_phase1(std::uint64_t n) const { return phase1_s > 0 ? double(n) / phase1_s : 0; }

@@ -73,7 +73,7 @@ void print_target(const TargetResult& r) {
   fmt::print("  messages: written {}, delivered {} (of which {} in the final drain), missing {}{}, duplicates {}, "
              "corrupt {}, unexpected {}\n", c.expected, c.delivered, r.drained, c.missing,
              r.revoked_at_end && c.missing ? " (revoked at the end, not lost)" : "", r.counter[kDuplicates],
-             r.counter[kCorrupt], c.unexpected + r.out_of_range);
+             r.counter[kCorrupt], c.unexpected);
   fmt::print("  full-group retries {}, write errors {}, read errors {}, other errors {}\n", r.counter[kWriteFull],
              r.counter[kWriteErrors], r.counter[kReadErrors], r.counter[kOtherErrors]);
   fmt::print("  exactly-once after the final drain: {}\n", r.exactly_once() ? "PASS" : "FAIL");
@@ -89,23 +89,16 @@ void print_target(const TargetResult& r) {
   }
 }
 
-// Device and floor, when both ran; then ratio() compares them.
-struct Pair {
-  const TargetResult *dev = nullptr, *flo = nullptr;
-  explicit Pair(const std::vector<TargetResult>& rs) {
-    for (const auto& r : rs) {
-      if (r.ok && r.name == "device" && !dev) dev = &r;
-      if (r.ok && r.name == "floor" && !flo) flo = &r;
-    }
-  }
-  explicit operator bool() const { return dev && flo; }
-  template <typename F>
-  std::optional<double> ratio(F f) const {
-    double a = f(*dev), b = f(*flo);
-    return a > 0 && b > 0 ? std::optional(a / b) : std::nullopt;
-  }
-  static double p50(const TargetResult& r, Op op) { return double(r.hist[op].percentile(0.5)); }
-};
+// f(device) / f(floor) when both ran and both figures are positive.
+template <typename F>
+std::optional<double> ratio(const std::vector<TargetResult>& rs, F f) {
+  auto find = [&](const char* name) { return std::ranges::find_if(rs, [&](auto& r) { return r.ok && r.name == name; }); };
+  auto dev = find("device"), flo = find("floor");
+  if (dev == rs.end() || flo == rs.end() || f(*dev) <= 0 || f(*flo) <= 0) return std::nullopt;
+  return f(*dev) / f(*flo);
+}
+bool have_pair(const std::vector<TargetResult>& rs) { return ratio(rs, [](auto&) { return 1.0; }).has_value(); }
+auto p50(Op op) { return [op](const TargetResult& r) { return double(r.hist[op].percentile(0.5)); }; }
 
 struct Machine {
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -132,11 +125,10 @@ void print_report(const std::vector<TargetResult>& rs, const Options& o) {
              double(o.w.duration_ns) / 1e9, o.w.delay_ms, o.w.final_mode, o.rounds);
   fmt::print("latencies are wall clock (CLOCK_MONOTONIC) per call; p1/p2 = phase 1/2\n");
   for (const auto& r : rs) print_target(r);
-  Pair pair(rs);
+  bool pair = have_pair(rs);
   auto ratio_text = [&](auto f) {
-    if (!pair) return std::string();
-    auto x = pair.ratio(f);
-    return fmt::format(" {:>12}", x ? fmt::format("{:.2f}x", *x) : "-");
+    auto x = ratio(rs, f);
+    return !pair ? "" : fmt::format(" {:>12}", x ? fmt::format("{:.2f}x", *x) : "-");
   };
   fmt::print("\n== comparison: p50 in us (ratio = device / floor)\n  {:<16}", "op");
   for (const auto& r : rs) fmt::print(" {:>10}", r.name);
@@ -145,7 +137,7 @@ void print_report(const std::vector<TargetResult>& rs, const Options& o) {
     if (std::ranges::none_of(rs, [op](const TargetResult& r) { return r.hist[op].count() > 0; })) continue;
     fmt::print("  {:<16}", label(op, false));
     for (const auto& r : rs) fmt::print(" {:>10}", r.hist[op].count() ? us(r.hist[op].percentile(0.5)) : "-");
-    fmt::print("{}\n", ratio_text([op](const TargetResult& r) { return Pair::p50(r, op); }));
+    fmt::print("{}\n", ratio_text(p50(op)));
   }
   fmt::print("  throughput (ratio = device / floor):\n");
   for (const Throughput& t : kThroughputs) {
@@ -184,7 +176,7 @@ std::string write_json(const std::string& path, const std::vector<TargetResult>&
               {"messages", {{"written", c.expected}, {"delivered", c.delivered}, {"drained", r.drained},
                             {"missing", c.missing}, {"missing_are_revoked", r.revoked_at_end},
                             {"duplicates", r.counter[kDuplicates]}, {"corrupt", r.counter[kCorrupt]},
-                            {"unexpected", c.unexpected + r.out_of_range},
+                            {"unexpected", c.unexpected},
                             {"write_full_retries", r.counter[kWriteFull]}, {"write_errors", r.counter[kWriteErrors]},
                             {"read_errors", r.counter[kReadErrors]}, {"other_errors", r.counter[kOtherErrors]},
                             {"exactly_once", r.exactly_once()}}}};
@@ -195,11 +187,10 @@ std::string write_json(const std::string& path, const std::vector<TargetResult>&
     j["targets"].push_back(std::move(t));
   }
   Json& ratios = j["ratios_device_over_floor"];  // null without both
-  if (Pair pair(rs); pair) {
-    for (Op op : kCompareOps)
-      if (auto x = pair.ratio([op](const TargetResult& r) { return Pair::p50(r, op); })) ratios["p50"][kOpNames[op]] = *x;
-    for (const Throughput& x : kThroughputs) ratios["throughput"][x.key] = opt(pair.ratio(x.f));
-  }
+  for (Op op : kCompareOps)
+    if (auto x = ratio(rs, p50(op))) ratios["p50"][kOpNames[op]] = *x;
+  for (const Throughput& x : have_pair(rs) ? kThroughputs : std::span<const Throughput>())
+    ratios["throughput"][x.key] = opt(ratio(rs, x.f));
   std::ofstream f(path);
   f << j.dump(2) << "\n";
   f.close();

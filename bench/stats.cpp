@@ -80,6 +80,7 @@ bool SeenSet::mark(std::uint32_t producer, std::uint64_t seq) {
 
 DeliveryCheck SeenSet::check(const std::vector<std::uint64_t>& written) const {
   DeliveryCheck r;
+  r.unexpected = out_of_range_.load();
   for (unsigned p = 0; p < producers_; ++p) {
     std::uint64_t n = p < written.size() ? written[p] : 0;
     r.expected += n;

@@ -24,6 +24,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -39,9 +40,7 @@ long ret(long r) { return r < 0 ? -errno : r; }
 class DeviceTransport final : public Transport {
  public:
   DeviceTransport(std::string master, const WorkloadOptions& o) : master_(std::move(master)), o_(o) {
-    kind = "synchmess";
-    description = "SynchMess ABI at " + master_;
-    has_delay = true;
+    kind = "synchmess", description = "SynchMess ABI at " + master_, has_delay = true;
   }
   std::string prepare() override {
     return access(master_.c_str(), R_OK) == 0 ? "" : "master " + master_ + ": " + std::strerror(errno);
@@ -50,8 +49,6 @@ class DeviceTransport final : public Transport {
     cb_ = cb;
     int master = open(master_.c_str(), O_RDONLY | O_CLOEXEC);
     if (master < 0) return "open " + master_ + ": " + std::strerror(errno);
-    auto slash = master_.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : master_.substr(0, slash);
     bool use_fallback = false;  // device_path did not work for an earlier group
     for (unsigned g = 0; g < o_.groups; ++g) {
       group_t grp{};
@@ -61,7 +58,7 @@ class DeviceTransport final : public Transport {
         return fmt::format("IOCTL_INSTALL_GROUP {}: {}", g + 1, std::strerror(errno));
       std::uint64_t t2 = now_ns();
       setup->hist[kInstall].record(t2 - t);
-      std::string fallback = fmt::format("{}/synchmess{}", dir, g + 1);
+      std::string fallback = std::filesystem::path(master_).parent_path() / fmt::format("synchmess{}", g + 1);
       std::string path(grp.device_path, strnlen(grp.device_path, sizeof(grp.device_path)));
       if (path.empty() || use_fallback) path = fallback;
       while (access(path.c_str(), R_OK | W_OK) != 0) {

@@ -4,8 +4,8 @@
 //
 // Contract: run_target() maps a ControlBlock (MAP_SHARED), prepares the
 // transport, forks the consumer and producer processes, starts them
-// together, waits (killing them by pid if they overrun), and returns the
-// merged figures.  Messages use the shared codec (tests/codec/sm_codec.h).
+// together, waits (killing them by pid if they overrun) and adds up the
+// figures.  Messages use the codec shared with the stress test (tests/codec).
 //
 // Thread safety: LogHistogram and ThreadStats have one writer each and are
 // read by the parent after both processes exited (waitpid orders it);

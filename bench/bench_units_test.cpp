@@ -108,14 +108,9 @@ TEST(Codec, RoundTripAndEveryKindOfDamage) {
     bad[i] ^= 1;
     EXPECT_NE(smc_open(bad.data(), bad.size(), &out), SMC_OK) << i;
   }
-}
-
-TEST(Codec, SmallestMessageIsTheTrailerAlone) {
-  std::vector<unsigned char> buf(SMC_TRAILER_SIZE);
-  smc_fields in{1, 0, 2, 3}, out{};
-  smc_seal(buf.data(), buf.size(), &in);
-  ASSERT_EQ(smc_open(buf.data(), buf.size(), &out), SMC_OK);
-  EXPECT_EQ(out.seq, 2u);
+  smc_seal(buf.data(), SMC_TRAILER_SIZE, &in);  // the smallest message: the trailer alone
+  ASSERT_EQ(smc_open(buf.data(), SMC_TRAILER_SIZE, &out), SMC_OK);
+  EXPECT_EQ(out.seq, 12345u);
 }
 
 }  // namespace

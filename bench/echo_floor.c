@@ -1,21 +1,18 @@
 /*
  * echo_floor.c - synchmess-echo-floor: the transport floor for synchmess-bench.
  *
- * Contract: a bare libfuse low-level server that mounts, at --dir, the file
- * names of the SynchMess ABI (master "synchmess", groups "synchmess1" ..
- * "synchmess64") and does the least work that lets the benchmark run
- * unchanged: write appends to a per-file byte ring (EPERM beyond --storage
- * bytes or --max-message-size); read pops one message (0 when empty);
- * IOCTL_INSTALL_GROUP checks the descriptor (EBADF outside 1..64) and
- * echoes the 8 bytes FUSE moves; IOCTL_SLEEP is a deferred reply that
+ * Contract: a bare libfuse low-level server mounting at --dir the files of
+ * the ABI ("synchmess", "synchmess1".."synchmess64") and doing the least
+ * work the benchmark needs: write appends to a per-file byte ring (EPERM
+ * beyond --storage or --max-message-size); read pops one message (0 when
+ * empty); IOCTL_INSTALL_GROUP checks the descriptor (EBADF outside 1..64)
+ * and echoes the 8 bytes FUSE moves; IOCTL_SLEEP is a deferred reply that
  * IOCTL_AWAKE answers for every sleeper of the file (returning how many);
- * SET_SEND_DELAY, REVOKE, FLUSH and fsync reply 0 (no delayed messages).
- * Open sets direct_io, nonseekable and noflush.  Anything the daemon adds
- * over this floor is the daemon's own cost.
+ * SET_SEND_DELAY, REVOKE, FLUSH and fsync reply 0.  Open sets direct_io,
+ * nonseekable and noflush.  What the daemon adds is the daemon's own cost.
  *
- * Thread safety: one mutex per file guards its ring and its sleepers;
- * sleepers are answered after it is released.  A sleeper is not
- * interruptible (it ends with AWAKE or the server).
+ * Thread safety: a mutex per file guards its ring and sleepers; replies go
+ * out after it is released.  Sleepers are not interruptible.
  */
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 14)
 #define _GNU_SOURCE

@@ -127,14 +127,10 @@ int run(int argc, char** argv) {
       const std::string& name = o.targets[i];
       TargetResult& r = results[i];
       r.name = name;
-      if (name == "floor" && floor_master.empty()) {
-        r.kind = "synchmess";
-        r.ok = false;
-        r.error = "echo floor not available: " + floor_error;
-        ++r.rounds;
-      } else {
+      if (name == "floor" && floor_master.empty())
+        r.ok = false, r.error = "echo floor not available: " + floor_error, r.kind = "synchmess", ++r.rounds;
+      else
         run_target(*make_transport(name, name == "floor" ? floor_master : o.master, o.w), o.w, !o.no_progress, &r);
-      }
       fmt::print(stderr, "synchmess-bench: {} round {}: {}; write p50 {:.1f} us, delivered {:.0f}/s "
                  "(phase 1), exactly-once {}\n", name, round + 1, r.ok ? "ok" : "FAILED: " + r.error,
                  double(r.round_write_p50.empty() ? 0 : r.round_write_p50.back()) / 1e3,
@@ -144,13 +140,9 @@ int run(int argc, char** argv) {
   }
   print_report(results, o);
   int rc = std::ranges::all_of(results, [](const TargetResult& r) { return r.ok && r.exactly_once(); }) ? 0 : 1;
-  if (!o.json_path.empty()) {
-    if (std::string err = write_json(o.json_path, results, o); !err.empty()) {
-      fmt::print(stderr, "synchmess-bench: json: {}\n", err);
-      rc = 1;
-    }
-  }
-  return rc;
+  std::string err = o.json_path.empty() ? "" : write_json(o.json_path, results, o);
+  if (!err.empty()) fmt::print(stderr, "synchmess-bench: json: {}\n", err);
+  return err.empty() ? rc : 1;
 }
 
 }  // namespace

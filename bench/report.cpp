@@ -9,8 +9,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <ranges>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "bench.h"
 
@@ -81,12 +83,9 @@ void print_target(const TargetResult& r) {
     fmt::print("  hand-off: {} sleepers woken with {} AWAKE calls; all sleepers of a round running {} us after "
                "that round's first successful AWAKE{}\n", r.hist[kHandoff].count(), r.awake_calls,
                us(r.wake_all_ns), r.rounds > 1 ? " (worst round)" : "");
-  if (r.rounds > 1) {
-    std::string w, rd;
-    for (auto v : r.round_write_p50) w += " " + us(v);
-    for (auto v : r.round_read_p50) rd += " " + us(v);
-    fmt::print("  per round p50 write p1 (us):{}; read hit p1 (us):{}\n", w, rd);
-  }
+  auto list = [](const std::vector<std::uint64_t>& v) { return fmt::format(" {}", fmt::join(v | std::views::transform(us), " ")); };
+  if (r.rounds > 1)
+    fmt::print("  per round p50 write p1 (us):{}; read hit p1 (us):{}\n", list(r.round_write_p50), list(r.round_read_p50));
 }
 
 // f(device) / f(floor) when both ran and both figures are positive.

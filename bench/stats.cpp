@@ -20,8 +20,7 @@ int bucket_of(std::uint64_t ns) {
 
 std::uint64_t upper_edge(int bucket) {
   int row = bucket / LogHistogram::kSub, column = bucket % LogHistogram::kSub;
-  if (row == 0) return std::uint64_t(column);
-  return (std::uint64_t(LogHistogram::kSub + column + 1) << (row - 1)) - 1;
+  return row == 0 ? std::uint64_t(column) : (std::uint64_t(LogHistogram::kSub + column + 1) << (row - 1)) - 1;
 }
 
 constexpr std::uint64_t kWordsPerChunk = SeenSet::kChunkBits / 64;

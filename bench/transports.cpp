@@ -1,17 +1,8 @@
-// transports.cpp - the queues the workload runs against (see README.md).
-//
-// device/floor: the SynchMess ABI at a master path, installed as the
-//   original benchmark did (open master O_RDONLY, IOCTL_INSTALL_GROUP, spin
-//   on access(device_path, R_OK|W_OK), open O_RDWR).  On FUSE only 8 bytes
-//   of group_t move, so an empty device_path (or one still inaccessible
-//   after 10 s) is replaced by dirname(master)/synchmessN.  Flush is
-//   fsync(); in auto mode an EINVAL (CUSE) switches to the ioctl for good.
-// pipe: one O_DIRECT|O_NONBLOCK pipe per group made before fork (packet
-//   mode: one write = one read), capacity 1 MiB where allowed.
-// mqueue: one O_NONBLOCK POSIX queue per group, mq_maxmsg 1024 or else
-//   fs.mqueue.msg_max; each process mq_open()s every queue ("install").
-// The baselines have no delay or flush; their SLEEP/AWAKE is a futex in
-// the ControlBlock (the kernel's wait queue and nothing else).
+// transports.cpp - the targets of README.md: the SynchMess ABI at a master
+// (device, floor), installed as the original did; pipes made before fork;
+// POSIX queues each process mq_open()s ("install").  On FUSE only 8 bytes
+// of group_t move, so an empty device_path (or one still inaccessible after
+// 10 s) is replaced by dirname(master)/synchmessN.
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <mqueue.h>

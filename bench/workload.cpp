@@ -230,32 +230,6 @@ void collect(const ControlBlock* cb, const WorkloadOptions& o, TargetResult* r) 
   r->round_delivered_per_s.push_back(phase1_s > 0 ? double(read1.count()) / phase1_s : 0);
 }
 
-// One line a second on stderr while a target runs.
-struct Progress {
-  const std::string& name;
-  const ControlBlock* cb;
-  unsigned threads;
-  bool enabled, tty = isatty(STDERR_FILENO) != 0, printed = false;
-  std::uint64_t next = 0, last = 0, last_w = 0, last_h = 0;
-
-  void tick(std::uint64_t now) {
-    if (!enabled || now < next) return;
-    std::uint64_t w = 0, rd = 0, h = 0, full = 0;
-    for (unsigned i = 0; i < threads; ++i) {
-      w += cb->producer[i].progress_ops.load(std::memory_order_relaxed);
-      rd += cb->consumer[i].progress_ops.load(std::memory_order_relaxed);
-      h += cb->consumer[i].progress_hits.load(std::memory_order_relaxed);
-      full += cb->producer[i].counter[kWriteFull];
-    }
-    double dt = last ? double(now - last) / 1e9 : 0.0;
-    fmt::print(stderr, "{}[{}] {:<7} {:5.1f}s  writes {} ({:.0f}/s)  reads {}, hits {} ({:.0f}/s)  full {}   {}",
-               tty ? "\r" : "", name, cb->producers_done ? "final" : cb->phase == 2 ? "phase 2" : "phase 1",
-               double(now - cb->t0_ns) / 1e9, w, dt > 0 ? double(w - last_w) / dt : 0.0, rd, h,
-               dt > 0 ? double(h - last_h) / dt : 0.0, full, tty ? "" : "\n");
-    next = now + kSecond, last = now, last_w = w, last_h = h, printed = true;
-  }
-};
-
 }  // namespace
 
 void run_target(Transport& t, const WorkloadOptions& o, bool progress, TargetResult* r) {
@@ -301,13 +275,30 @@ void run_target(Transport& t, const WorkloadOptions& o, bool progress, TargetRes
   cb->deadline1_ns = cb->t0_ns + o.duration_ns;
   cb->go.store(1, std::memory_order_release);
 
-  Progress prog{r->name, cb, o.threads, progress};
+  bool tty = isatty(STDERR_FILENO) != 0, printed = false;  // the progress line, once a second
+  std::uint64_t last = 0, last_w = 0, last_h = 0;
+  auto tick = [&](std::uint64_t now) {
+    if (!progress || now < last + kSecond) return;
+    std::uint64_t w = 0, rd = 0, h = 0, full = 0;
+    for (unsigned i = 0; i < o.threads; ++i) {
+      w += cb->producer[i].progress_ops.load(std::memory_order_relaxed);
+      rd += cb->consumer[i].progress_ops.load(std::memory_order_relaxed);
+      h += cb->consumer[i].progress_hits.load(std::memory_order_relaxed);
+      full += cb->producer[i].counter[kWriteFull];
+    }
+    double dt = last ? double(now - last) / 1e9 : 0.0;
+    fmt::print(stderr, "{}[{}] {:<7} {:5.1f}s  writes {} ({:.0f}/s)  reads {}, hits {} ({:.0f}/s)  full {}   {}",
+               tty ? "\r" : "", r->name, cb->producers_done ? "final" : cb->phase == 2 ? "phase 2" : "phase 1",
+               double(now - cb->t0_ns) / 1e9, w, dt > 0 ? double(w - last_w) / dt : 0.0, rd, h,
+               dt > 0 ? double(h - last_h) / dt : 0.0, full, tty ? "" : "\n");
+    last = now, last_w = w, last_h = h, printed = true;
+  };
   std::uint64_t limit = cb->t0_ns + 2 * o.duration_ns + o.delay_ms * 1'000'000ULL + 120 * kSecond;
   std::uint64_t abort_seen = 0;
   bool killed = false;
   for (; !reap(); usleep(20'000)) {
     std::uint64_t now = now_ns();
-    prog.tick(now);
+    tick(now);
     if (!killed && now > limit) {
       fail(cb, "run overran by 2 minutes: workload killed");
       usleep(2'000'000);
@@ -317,7 +308,7 @@ void run_target(Transport& t, const WorkloadOptions& o, bool progress, TargetRes
     if (abort_seen == 0 && aborted(cb)) abort_seen = now;
     if (!killed && abort_seen && now - abort_seen > 10 * kSecond) killed = kill_all();
   }
-  if (prog.printed && prog.tty) std::fputc('\n', stderr);
+  if (printed && tty) std::fputc('\n', stderr);
   collect(cb, o, r);
   error = cb->error;
   bool clean = std::all_of(status, status + 2, [](int s) { return WIFEXITED(s) && WEXITSTATUS(s) == 0; });

@@ -1,108 +1,148 @@
-// main.cpp - synchmess-bench: parse options, start the echo floor if asked,
-// run every target (rounds interleave the targets), print and save results.
+// main.cpp - synchmess-bench: options (CLI11), the echo floor's lifetime and
+// the target loop (rounds interleave the targets); report.cpp prints.
 //
 // Exit status: 0 when every target ran and passed the exactly-once check,
 // 1 otherwise, 2 for a bad command line.
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#include <cstdio>
-#include <memory>
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
 
-#include "floor_server.h"
-#include "machine_info.h"
-#include "options.h"
-#include "report.h"
-#include "runner.h"
+#include "bench.h"
+#include "sm_codec.h"
+#include "synchmess_interface.h"
 
 namespace synchmess::bench {
 namespace {
 
-std::unique_ptr<Transport> make_transport(const std::string& name,
-                                          const BenchOptions& o,
-                                          const std::string& floor_master) {
-  TransportOptions to{o.workload.groups, o.workload.message_size};
-  if (name == "device") return make_device_transport(o.master, to, o.flush);
-  if (name == "floor") return make_device_transport(floor_master, to, o.flush);
-  if (name == "pipe") return make_pipe_transport(to);
-  return make_mqueue_transport(to);
+// Returns an exit code to stop with, or nullopt to run.
+std::optional<int> parse(int argc, char** argv, Options& o) {
+  CLI::App app("The original SynchMess benchmark (producer + consumer process, 8+8 threads,\n"
+               "64 groups, 2 phases) against any device speaking the ABI, plus baselines,\n"
+               "with wall-clock latency percentiles.  See bench/README.md.", "synchmess-bench");
+  app.option_defaults()->always_capture_default();
+  double duration_s = 30;
+  bool add_floor = false, quick = false;
+  app.add_option("--master", o.master, "master device of the target under test");
+  auto* targets = app.add_option("--targets", o.targets, "comma list, run in this order")
+                      ->delimiter(',')->check(CLI::IsMember({"device", "floor", "pipe", "mqueue"}));
+  app.add_flag("--floor", add_floor, "add the echo floor to an explicit --targets list");
+  app.add_option("--floor-master", o.floor_master, "use an echo floor already mounted there");
+  app.add_option("--floor-bin", o.floor_bin, "echo floor binary (default: next to this executable)");
+  app.add_option("--floor-threads", o.floor_threads, "the floor's max worker threads")->check(CLI::PositiveNumber);
+  app.add_option("--threads", o.w.threads, "producers = consumers per process")->check(CLI::Range(1u, kMaxThreads));
+  app.add_option("--groups", o.w.groups, "groups 1..N")->check(CLI::Range(1, MAX_NUM_GROUPS));
+  auto* duration = app.add_option("--duration", duration_s, "seconds per phase")
+                       ->check(CLI::PositiveNumber & CLI::Range(0.0, 86400.0));
+  app.add_flag("--quick", quick, "--duration 3")->excludes(duration);
+  app.add_option("--message-size", o.w.message_size, "bytes per message (the codec's trailer is 40)")
+      ->check(CLI::Range(std::size_t(SMC_TRAILER_SIZE), std::size_t(65536)));
+  app.add_option("--delay-ms", o.w.delay_ms, "phase 2 send delay");
+  app.add_option("--flush", o.w.flush, "auto: fsync, then IOCTL_FLUSH_DELAYED_MESSAGES once fsync "
+                 "fails with EINVAL (CUSE)")->check(CLI::IsMember({"auto", "fsync", "ioctl"}));
+  app.add_option("--final", o.w.final_mode, "flush: flush, revoke, drain, reset delay; revoke: "
+                 "skip the flush, delayed messages are reported missing (revoked)")
+      ->check(CLI::IsMember({"flush", "revoke"}));
+  app.add_option("--rounds", o.rounds, "repeat the target list, interleaved; figures merge all rounds")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--json", o.json_path, "also write every figure (ns) as JSON");
+  app.add_flag("--no-progress", o.no_progress, "no progress line on stderr");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (add_floor && targets->count() && std::ranges::find(o.targets, "floor") == o.targets.end())
+    o.targets.push_back("floor");
+  o.w.duration_ns = std::uint64_t((quick ? 3.0 : duration_s) * 1e9);
+  return std::nullopt;
 }
 
-int run(int argc, char** argv) {
-  BenchOptions o;
-  std::string err = parse_options(argc, argv, &o);
-  if (err == "help") {
-    fmt::print("{}", usage());
-    return 0;
-  }
-  if (!err.empty()) {
-    fmt::print(stderr, "synchmess-bench: {}\n{}", err, usage());
-    return 2;
-  }
-  signal(SIGPIPE, SIG_IGN);
-  MachineInfo machine = read_machine_info();
+bool is_fuse_mount(const std::string& dir) {
+  struct statfs s;
+  return statfs(dir.c_str(), &s) == 0 && s.f_type == 0x65735546;  // FUSE_SUPER_MAGIC
+}
 
-  FloorServer floor;
-  std::string floor_master = o.floor_master;
-  std::string floor_error;
-  bool want_floor = false;
-  for (const auto& t : o.targets) want_floor = want_floor || t == "floor";
-  if (want_floor && floor_master.empty()) {
-    std::string bin = o.floor_bin.empty()
-                          ? self_dir() + "/synchmess-echo-floor"
-                          : o.floor_bin;
-    floor_error = floor.start(bin, o.floor_threads);
-    if (floor_error.empty()) {
-      floor_master = floor.master();
-      fmt::print(stderr, "synchmess-bench: echo floor mounted, master {}\n",
-                 floor_master);
-    } else {
-      fmt::print(stderr, "synchmess-bench: echo floor: {}\n", floor_error);
+// synchmess-echo-floor as a child process on a fresh /tmp directory:
+// start() returns once the mount answers (10 s) or an error text; the
+// destructor sends SIGTERM to that child only (SIGKILL after 5 s),
+// detaches a leftover mount and removes the directory.
+struct FloorServer {
+  pid_t pid = -1;
+  std::string dir;
+  std::string master() const { return dir + "/synchmess"; }
+
+  std::string start(const std::string& bin, unsigned threads) {
+    if (access(bin.c_str(), X_OK) != 0) return "echo floor binary " + bin + ": " + std::strerror(errno);
+    char tmpl[] = "/tmp/synchmess-floor-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return std::string("mkdtemp: ") + std::strerror(errno);
+    dir = tmpl;
+    std::string thr = std::to_string(threads);
+    if ((pid = fork()) == 0) {
+      execl(bin.c_str(), bin.c_str(), "--dir", dir.c_str(), "--threads", thr.c_str(), nullptr);
+      _exit(127);
     }
+    if (pid < 0) return std::string("fork: ") + std::strerror(errno);
+    for (int i = 0, status; i < 1000; ++i, usleep(10'000)) {
+      if (is_fuse_mount(dir) && access(master().c_str(), R_OK) == 0) return "";
+      if (waitpid(pid, &status, WNOHANG) == pid)
+        return pid = -1, fmt::format("echo floor exited before mounting (status {})", status);
+    }
+    return "echo floor did not mount " + dir + " within 10 s";
   }
+  ~FloorServer() {
+    int i = 0, status;
+    if (pid > 0 && kill(pid, SIGTERM) == 0)
+      while (waitpid(pid, &status, WNOHANG) != pid && ++i < 500) usleep(10'000);
+    if (i == 500) kill(pid, SIGKILL), waitpid(pid, &status, 0);
+    if (!dir.empty() && is_fuse_mount(dir)) umount2(dir.c_str(), MNT_DETACH);
+    if (!dir.empty()) rmdir(dir.c_str());
+  }
+};
 
-  RunOptions ro;
-  ro.progress = o.progress;
+int run(int argc, char** argv) {
+  Options o;
+  if (auto rc = parse(argc, argv, o)) return *rc;
+  signal(SIGPIPE, SIG_IGN);
+  FloorServer floor;
+  std::string floor_master = o.floor_master, floor_error;
+  if (std::ranges::find(o.targets, "floor") != o.targets.end() && floor_master.empty()) {
+    std::string bin = o.floor_bin.empty()
+        ? (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "synchmess-echo-floor").string() : o.floor_bin;
+    floor_error = floor.start(bin, o.floor_threads);
+    if (floor_error.empty()) floor_master = floor.master();
+    fmt::print(stderr, "synchmess-bench: echo floor{}\n",
+               floor_error.empty() ? " mounted, master " + floor_master : ": " + floor_error);
+  }
   std::vector<TargetResult> results(o.targets.size());
   for (unsigned round = 0; round < o.rounds; ++round) {
     for (std::size_t i = 0; i < o.targets.size(); ++i) {
       const std::string& name = o.targets[i];
-      TargetResult r;
-      if (name == "floor" && floor_master.empty()) {
-        r.name = name;
-        r.kind = "synchmess";
-        r.ok = false;
-        r.rounds = 1;
-        r.error = "echo floor not available: " + floor_error;
-      } else {
-        auto transport = make_transport(name, o, floor_master);
-        r = run_target(name, *transport, o.workload, ro);
-      }
-      fmt::print(stderr,
-                 "synchmess-bench: {} round {}: {}; write p50 {:.1f} us, "
-                 "delivered {:.0f}/s (phase 1), exactly-once {}\n",
-                 name, round + 1, r.ok ? "ok" : "FAILED: " + r.error,
-                 double(r.hist[kWrite1].percentile(0.5)) / 1e3,
-                 r.delivered_per_s_phase1(), r.exactly_once() ? "PASS" : "FAIL");
-      if (round == 0) results[i] = std::move(r);
-      else results[i].merge(r);
+      TargetResult& r = results[i];
+      r.name = name;
+      if (name == "floor" && floor_master.empty())
+        r.ok = false, r.error = "echo floor not available: " + floor_error, r.kind = "synchmess", ++r.rounds;
+      else
+        run_target(*make_transport(name, name == "floor" ? floor_master : o.master, o.w), o.w, !o.no_progress, &r);
+      fmt::print(stderr, "synchmess-bench: {} round {}: {}; write p50 {:.1f} us, delivered {:.0f}/s "
+                 "(phase 1), exactly-once {}\n", name, round + 1, r.ok ? "ok" : "FAILED: " + r.error,
+                 double(r.round_write_p50.empty() ? 0 : r.round_write_p50.back()) / 1e3,
+                 r.round_delivered_per_s.empty() ? 0.0 : r.round_delivered_per_s.back(),
+                 r.exactly_once() ? "PASS" : "FAIL");
     }
   }
-  floor.stop();
-
-  print_report(stdout, machine, o, results);
-  int rc = 0;
-  for (const auto& r : results)
-    if (!r.ok || !r.exactly_once()) rc = 1;
-  if (!o.json_path.empty()) {
-    std::string jerr = write_json(o.json_path, machine, o, results);
-    if (!jerr.empty()) {
-      fmt::print(stderr, "synchmess-bench: json: {}\n", jerr);
-      rc = 1;
-    }
-  }
-  return rc;
+  print_report(results, o);
+  int rc = std::ranges::all_of(results, [](const TargetResult& r) { return r.ok && r.exactly_once(); }) ? 0 : 1;
+  std::string err = o.json_path.empty() ? "" : write_json(o.json_path, results, o);
+  if (!err.empty()) fmt::print(stderr, "synchmess-bench: json: {}\n", err);
+  return err.empty() ? rc : 1;
 }
 
 }  // namespace

@@ -1,392 +1,322 @@
-// workload.cpp - see workload.h.
+// workload.cpp - the two workload processes and run_target() (see bench.h
+// and README.md "The workload").
 //
-// Hot path: every operation takes two CLOCK_MONOTONIC readings around the
-// system call and records into the calling thread's own ThreadStats (no
-// locks, no allocation).  A full group (EPERM on the device, EAGAIN on a
-// pipe or queue) is counted, followed by sched_yield(), and the same
-// message (same sequence number) is retried on another random group.
-#include "workload.h"
-
+// Hot path: two CLOCK_MONOTONIC readings around each system call, recorded
+// into the calling thread's own ThreadStats (no locks, no allocation).  A
+// full group (EPERM on the device, EAGAIN on a pipe or queue) is counted,
+// followed by sched_yield(), and the same message (same sequence number) is
+// retried on another random group.
 #include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <barrier>
 #include <cerrno>
 #include <cstring>
-#include <memory>
-#include <string>
+#include <new>
+#include <random>
 #include <thread>
-#include <vector>
 
-#include "clock.h"
-#include "message.h"
-#include "seen_set.h"
+#include <fmt/format.h>
+
+#include "bench.h"
+#include "sm_codec.h"
 
 namespace synchmess::bench {
 namespace {
 
-constexpr std::uint64_t kAwakeTimeoutNs = 60'000'000'000ULL;
+constexpr std::uint64_t kSecond = 1'000'000'000ULL;
 constexpr unsigned kMaxConsecutiveErrors = 1000;
 
-// xorshift64*: a per-thread generator (rand() takes a lock).
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : s_(seed ? seed : 0x9E3779B97F4A7C15ULL) {}
-  std::uint32_t next() {
-    s_ ^= s_ >> 12;
-    s_ ^= s_ << 25;
-    s_ ^= s_ >> 27;
-    return std::uint32_t((s_ * 0x2545F4914F6CDD1DULL) >> 32);
-  }
- private:
-  std::uint64_t s_;
-};
-
-void bump(std::atomic<std::uint64_t>& c) {
+void bump(std::atomic<std::uint64_t>& c) {  // single writer
   c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 void fail(ControlBlock* cb, const std::string& what) {
-  // First error wins; a racing second writer only loses its text.
-  if (cb->error[0] == '\0')
-    std::strncpy(cb->error, what.c_str(), sizeof(cb->error) - 1);
+  if (cb->error[0] == '\0') std::strncpy(cb->error, what.c_str(), sizeof(cb->error) - 1);  // first wins
   cb->abort.store(1, std::memory_order_release);
 }
 
-bool aborted(const ControlBlock* cb) {
-  return cb->abort.load(std::memory_order_relaxed) != 0;
+bool aborted(const ControlBlock* cb) { return cb->abort.load(std::memory_order_relaxed) != 0; }
+
+// Times one call into st.hist[op]; a failure is counted and aborts the run.
+template <typename Call>
+long timed(ControlBlock* cb, ThreadStats& st, Op op, const char* what, Call call) {
+  std::uint64_t t = now_ns();
+  long r = call();
+  if (r < 0) return ++st.counter[kOtherErrors], fail(cb, fmt::format("{}: {}", what, std::strerror(int(-r)))), r;
+  st.hist[op].record(now_ns() - t);
+  return r;
 }
 
-// Attach, report ready, wait for the parent's go.  Null on failure.
-std::unique_ptr<Groups> attach_and_wait(Transport& t, ControlBlock* cb,
-                                        ThreadStats* setup) {
-  std::string error;
-  std::unique_ptr<Groups> groups = t.attach(cb, setup, &error);
-  if (!groups) {
-    fail(cb, t.kind() + ": " + error);
-    return nullptr;
-  }
-  cb->ready.fetch_add(1, std::memory_order_acq_rel);
-  while (cb->go.load(std::memory_order_acquire) == 0) {
-    if (aborted(cb)) return nullptr;
-    usleep(1000);
-  }
-  return groups;
+template <typename Call>
+void each_group(const WorkloadOptions& o, ControlBlock* cb, ThreadStats& st, Op op, const char* what, Call call) {
+  for (unsigned g = 0; g < o.groups && timed(cb, st, op, what, [&] { return call(g); }) >= 0; ++g) {}
 }
 
-class Producer {
- public:
-  Producer(unsigned id, Groups& g, const WorkloadOptions& o, ControlBlock* cb,
-           std::barrier<>& sync, bool has_delay)
-      : id_(id), g_(g), o_(o), cb_(cb), st_(cb->producer[id]), sync_(sync),
-        rng_(now_ns() * (id + 1) + 0x51ED), buf_(o.message_size),
-        has_delay_(has_delay) {}
-
-  void run() {
-    write_until(cb_->deadline1_ns, kWrite1);
-    sync_.arrive_and_wait();
-    if (id_ == 0 && has_delay_) set_delays();
-    sync_.arrive_and_wait();
-    std::uint64_t t = now_ns();
-    int r = aborted(cb_) ? -ECANCELED : g_.sleep(0);
-    std::uint64_t woke = now_ns();
-    if (r < 0) {
-      ++st_.other_errors;
-      st_.last_errno = -r;
-      fail(cb_, std::string("IOCTL_SLEEP: ") + std::strerror(-r));
-    } else {
-      st_.hist[kSleep].record(woke - t);
-      cb_->woke_ns[id_] = woke;
-    }
-    write_until(woke + o_.duration_ns, kWrite2);
-    cb_->written[id_] = seq_;
-  }
-
- private:
-  void write_until(std::uint64_t deadline, Op op) {
+void produce(unsigned id, Transport& g, const WorkloadOptions& o, ControlBlock* cb, std::barrier<>& sync) {
+  ThreadStats& st = cb->producer[id];
+  std::minstd_rand rng(std::uint32_t(now_ns() * (id + 1)));  // per thread: rand() takes a lock
+  std::vector<unsigned char> msg(o.message_size);
+  std::uint64_t seq = 0;
+  auto write_until = [&](std::uint64_t deadline, Op op) {
     bool retry = false;
-    unsigned consecutive_errors = 0;
-    std::span<std::byte> msg(buf_);
-    while (!aborted(cb_)) {
-      std::uint64_t t = now_ns();
-      if (t >= deadline) break;
-      if (retry) restamp_message(msg, t); else encode_message(msg, id_, seq_, t);
-      unsigned grp = rng_.next() % o_.groups;
-      t = now_ns();
-      long r = g_.write(grp, msg.data(), msg.size());
-      std::uint64_t t2 = now_ns();
-      if (r == long(msg.size())) {
-        st_.hist[op].record(t2 - t);
-        ++seq_;
-        retry = false;
-        consecutive_errors = 0;
-        bump(st_.progress_ops);
-        continue;
+    unsigned errors = 0;
+    smc_fields f{id, 0, 0, 0};
+    while (!aborted(cb) && (f.sent_ns = now_ns()) < deadline) {
+      if (!retry) {  // the original's text, then the codec's trailer
+        std::fill(msg.begin(), msg.end(), 0);
+        fmt::format_to_n(msg.data(), msg.size() - SMC_TRAILER_SIZE, "SynchMess producer {} message {}", id, seq);
       }
-      retry = true;
-      if (r == -EPERM || r == -EAGAIN) {
-        ++st_.write_full;
+      f.group = rng() % o.groups;
+      f.seq = seq;
+      smc_seal(msg.data(), msg.size(), &f);
+      std::uint64_t t = now_ns();
+      long r = g.write(f.group, msg.data(), msg.size());
+      if (!(retry = r != long(msg.size()))) {
+        st.hist[op].record(now_ns() - t);
+        ++seq, errors = 0;
+        bump(st.progress_ops);
+      } else if (r == -EPERM || r == -EAGAIN) {
+        ++st.counter[kWriteFull];
         sched_yield();
-        continue;
+      } else if (++st.counter[kWriteErrors], ++errors >= kMaxConsecutiveErrors) {
+        fail(cb, std::string("write keeps failing: ") + (r < 0 ? std::strerror(int(-r)) : "short write"));
       }
-      ++st_.write_errors;
-      st_.last_errno = r < 0 ? int(-r) : 0;
-      if (++consecutive_errors >= kMaxConsecutiveErrors)
-        fail(cb_, std::string("write keeps failing: ") +
-                      (r < 0 ? std::strerror(int(-r)) : "short write"));
-    }
-  }
-
-  void set_delays() {
-    for (unsigned grp = 0; grp < o_.groups; ++grp) {
-      std::uint64_t t = now_ns();
-      int r = g_.set_delay(grp, o_.delay_ms);
-      std::uint64_t t2 = now_ns();
-      if (r < 0) {
-        ++st_.other_errors;
-        st_.last_errno = -r;
-        fail(cb_, std::string("IOCTL_SET_SEND_DELAY: ") + std::strerror(-r));
-        return;
-      }
-      st_.hist[kSetDelay].record(t2 - t);
-    }
-  }
-
-  unsigned id_;
-  Groups& g_;
-  const WorkloadOptions& o_;
-  ControlBlock* cb_;
-  ThreadStats& st_;
-  std::barrier<>& sync_;
-  Rng rng_;
-  std::vector<std::byte> buf_;
-  bool has_delay_;
-  std::uint64_t seq_ = 0;
-};
-
-// Reads, verifies and marks; shared by the consumer threads and the drain.
-class Reader {
- public:
-  Reader(Groups& g, const WorkloadOptions& o, SeenSet& seen, ThreadStats& st)
-      : g_(g), o_(o), seen_(seen), st_(st), buf_(o.message_size + 4096) {}
-
-  // One read of group grp.  Returns the read's result (0 = empty).
-  long read_one(unsigned grp, Op hit, Op empty, Op deliver) {
-    std::uint64_t t = now_ns();
-    long r = g_.read(grp, buf_.data(), buf_.size());
-    std::uint64_t t2 = now_ns();
-    bump(st_.progress_ops);
-    if (r == 0) {
-      st_.hist[empty].record(t2 - t);
-      return 0;
-    }
-    if (r < 0) {
-      ++st_.read_errors;
-      st_.last_errno = int(-r);
-      return r;
-    }
-    st_.hist[hit].record(t2 - t);
-    bump(st_.progress_hits);
-    MessageTrailer m;
-    if (!verify_message(std::span<const std::byte>(buf_.data(), std::size_t(r)),
-                        o_.message_size, &m)) {
-      ++st_.corrupt;
-    } else if (!seen_.mark(m.producer, m.seq)) {
-      ++st_.duplicates;
-    } else if (deliver != kOpCount && t2 > m.sent_ns) {
-      st_.hist[deliver].record(t2 - m.sent_ns);
-    }
-    return r;
-  }
-
- private:
-  Groups& g_;
-  const WorkloadOptions& o_;
-  SeenSet& seen_;
-  ThreadStats& st_;
-  std::vector<std::byte> buf_;
-};
-
-class Consumer {
- public:
-  Consumer(unsigned id, Groups& g, const WorkloadOptions& o, ControlBlock* cb,
-           SeenSet& seen, bool has_delay)
-      : id_(id), g_(g), o_(o), cb_(cb), st_(cb->consumer[id]),
-        reader_(g, o, seen, st_), rng_(now_ns() * (id + 7) + 0xC0FE),
-        has_delay_(has_delay) {}
-
-  void run() {
-    if (id_ != 0) {
-      read_while([&] { return !producers_done(); });
-      return;
-    }
-    read_while([&] { return now_ns() < cb_->deadline1_ns; });
-    if (!wake_producers()) return;
-    if (has_delay_) {
-      flush_while_producing();
-    } else {
-      read_while([&] { return !producers_done(); });
-    }
-  }
-
- private:
-  bool producers_done() const {
-    return cb_->producers_done.load(std::memory_order_acquire) != 0 ||
-           aborted(cb_);
-  }
-
-  template <typename Cond>
-  void read_while(Cond cond) {
-    unsigned consecutive_errors = 0;
-    while (cond() && !aborted(cb_)) {
-      bool p2 = cb_->phase.load(std::memory_order_relaxed) == 2;
-      long r = reader_.read_one(rng_.next() % o_.groups,
-                                p2 ? kReadHit2 : kReadHit1,
-                                p2 ? kReadEmpty2 : kReadEmpty1,
-                                p2 ? kDeliver2 : kDeliver1);
-      consecutive_errors = r < 0 ? consecutive_errors + 1 : 0;
-      if (consecutive_errors >= kMaxConsecutiveErrors)
-        fail(cb_, std::string("read keeps failing: ") + std::strerror(int(-r)));
-    }
-  }
-
-  bool wake_producers() {
-    unsigned woken = 0;
-    std::uint64_t start = now_ns();
-    while (woken < o_.threads && !aborted(cb_)) {
-      std::uint64_t t = now_ns();
-      if (t - start > kAwakeTimeoutNs) {
-        fail(cb_, "AWAKE woke " + std::to_string(woken) + " of " +
-                      std::to_string(o_.threads) + " sleepers in 60 s");
-        return false;
-      }
-      long r = g_.awake(0);
-      std::uint64_t t2 = now_ns();
-      st_.hist[kAwake].record(t2 - t);
-      cb_->awake_calls.fetch_add(1, std::memory_order_relaxed);
-      if (r < 0) {
-        ++st_.other_errors;
-        st_.last_errno = int(-r);
-        fail(cb_, std::string("IOCTL_AWAKE: ") + std::strerror(int(-r)));
-        return false;
-      }
-      if (r > 0) {
-        unsigned k = cb_->awake_ok_count;
-        if (k < kMaxThreads) {
-          cb_->awake_ok_start_ns[k] = t;
-          cb_->awake_ok_end_ns[k] = t2;
-          cb_->awake_ok_count = k + 1;
-        }
-        woken += unsigned(r);
-      }
-    }
-    cb_->phase2_start_ns.store(now_ns(), std::memory_order_relaxed);
-    cb_->phase.store(2, std::memory_order_release);
-    return !aborted(cb_);
-  }
-
-  void flush_while_producing() {
-    while (!producers_done()) {
-      unsigned grp = rng_.next() % o_.groups;
-      std::uint64_t t = now_ns();
-      int r = g_.flush(grp);
-      std::uint64_t t2 = now_ns();
-      bump(st_.progress_ops);
-      if (r < 0) {
-        ++st_.other_errors;
-        st_.last_errno = -r;
-        fail(cb_, std::string("flush: ") + std::strerror(-r));
-        return;
-      }
-      st_.hist[kFlush].record(t2 - t);
-    }
-  }
-
-  unsigned id_;
-  Groups& g_;
-  const WorkloadOptions& o_;
-  ControlBlock* cb_;
-  ThreadStats& st_;
-  Reader reader_;
-  Rng rng_;
-  bool has_delay_;
-};
-
-// Consumer process, after every thread stopped and the producers are done.
-void final_step(Groups& g, const WorkloadOptions& o, ControlBlock* cb,
-                SeenSet& seen, bool has_delay) {
-  ThreadStats& st = cb->final_step;
-  auto timed = [&](Op op, auto&& call, const char* what) {
-    for (unsigned grp = 0; grp < o.groups; ++grp) {
-      std::uint64_t t = now_ns();
-      int r = call(grp);
-      std::uint64_t t2 = now_ns();
-      if (r < 0) {
-        ++st.other_errors;
-        st.last_errno = -r;
-        fail(cb, std::string(what) + ": " + std::strerror(-r));
-        return;
-      }
-      st.hist[op].record(t2 - t);
     }
   };
-  if (has_delay && o.final_mode == FinalMode::kFlush)
-    timed(kFlush, [&](unsigned grp) { return g.flush(grp); }, "final flush");
-  if (has_delay)
-    timed(kRevoke, [&](unsigned grp) { return g.revoke(grp); },
-          "IOCTL_REVOKE_DELAYED_MESSAGES");
-  Reader reader(g, o, seen, st);
-  for (unsigned grp = 0; grp < o.groups; ++grp) {
-    while (reader.read_one(grp, kDrainRead, kDrainRead, kOpCount) > 0)
-      ++cb->drained;
+  write_until(cb->deadline1_ns, kWrite1);
+  sync.arrive_and_wait();
+  if (id == 0 && g.has_delay)
+    each_group(o, cb, st, kSetDelay, "IOCTL_SET_SEND_DELAY", [&](unsigned grp) { return g.set_delay(grp, o.delay_ms); });
+  sync.arrive_and_wait();
+  if (!aborted(cb) && timed(cb, st, kSleep, "IOCTL_SLEEP", [&] { return g.sleep(0); }) >= 0)
+    cb->woke_ns[id] = now_ns();
+  write_until(now_ns() + o.duration_ns, kWrite2);
+  cb->written[id] = seq;
+}
+
+// One read of group grp: timed, verified, marked.  Returns the read's result.
+long read_one(Transport& g, const WorkloadOptions& o, SeenSet& seen, ThreadStats& st,
+              std::vector<unsigned char>& buf, unsigned grp, Op hit, Op empty, Op deliver) {
+  std::uint64_t t = now_ns();
+  long r = g.read(grp, buf.data(), buf.size());
+  std::uint64_t t2 = now_ns();
+  smc_fields m;
+  bump(st.progress_ops);
+  if (r < 0) return ++st.counter[kReadErrors], r;
+  st.hist[r == 0 ? empty : hit].record(t2 - t);
+  if (r == 0) return 0;
+  bump(st.progress_hits);
+  if (std::size_t(r) != o.message_size || smc_open(buf.data(), std::size_t(r), &m) != SMC_OK || m.group != grp)
+    ++st.counter[kCorrupt];
+  else if (!seen.mark(m.producer, m.seq))
+    ++st.counter[kDuplicates];
+  else if (deliver != kOpCount && t2 > m.sent_ns)
+    st.hist[deliver].record(t2 - m.sent_ns);
+  return r;
+}
+
+void consume(unsigned id, Transport& g, const WorkloadOptions& o, ControlBlock* cb, SeenSet& seen) {
+  ThreadStats& st = cb->consumer[id];
+  std::vector<unsigned char> buf(o.message_size + 4096);
+  std::minstd_rand rng(std::uint32_t(now_ns() * (id + 7)));
+  auto producing = [&] { return !cb->producers_done.load(std::memory_order_acquire) && !aborted(cb); };
+  auto read_while = [&](auto cond) {
+    for (unsigned errors = 0; cond() && !aborted(cb);) {
+      bool p2 = cb->phase.load(std::memory_order_relaxed) == 2;
+      long r = read_one(g, o, seen, st, buf, rng() % o.groups, p2 ? kReadHit2 : kReadHit1,
+                        p2 ? kReadEmpty2 : kReadEmpty1, p2 ? kDeliver2 : kDeliver1);
+      if ((errors = r < 0 ? errors + 1 : 0) >= kMaxConsecutiveErrors)
+        fail(cb, std::string("read keeps failing: ") + std::strerror(int(-r)));
+    }
+  };
+  if (id != 0) return read_while(producing);
+  read_while([&] { return now_ns() < cb->deadline1_ns; });
+  // Hand-off: AWAKE until every producer is counted as woken.
+  std::uint64_t start = now_ns();
+  for (unsigned woken = 0; woken < o.threads && !aborted(cb);) {
+    if (now_ns() - start > 60 * kSecond)
+      return fail(cb, fmt::format("AWAKE woke {} of {} sleepers in 60 s", woken, o.threads));
+    std::uint64_t t = now_ns();
+    long r = timed(cb, st, kAwake, "IOCTL_AWAKE", [&] { return g.awake(0); });
+    cb->awake_calls.fetch_add(1, std::memory_order_relaxed);
+    if (r > 0 && cb->awake_ok_count < kMaxThreads) cb->awake_ok_start_ns[cb->awake_ok_count++] = t;
+    woken += unsigned(std::max(r, 0L));
   }
-  if (has_delay)
-    timed(kSetDelay, [&](unsigned grp) { return g.set_delay(grp, 0); },
-          "IOCTL_SET_SEND_DELAY 0");
+  cb->phase2_start_ns.store(now_ns(), std::memory_order_relaxed);
+  cb->phase.store(2, std::memory_order_release);
+  if (!g.has_delay) return read_while(producing);
+  while (producing() && timed(cb, st, kFlush, "flush", [&] { return g.flush(rng() % o.groups); }) >= 0)
+    bump(st.progress_ops);  // consumer 0 flushes random groups in phase 2
+}
+
+// The body of a workload process: attach, report ready, wait for go, run
+// the threads; the consumer process then runs the end and the check.
+int run_process(bool consumer, Transport& t, const WorkloadOptions& o, ControlBlock* cb) {
+  if (std::string error = t.attach(cb, &cb->setup[consumer]); !error.empty()) return fail(cb, t.kind + ": " + error), 1;
+  cb->ready.fetch_add(1, std::memory_order_acq_rel);
+  while (cb->go.load(std::memory_order_acquire) == 0)
+    if (aborted(cb)) return 1; else usleep(1000);
+  SeenSet seen(o.threads);
+  std::barrier<> sync(o.threads);
+  std::vector<std::jthread> threads;
+  for (unsigned i = 0; i < o.threads; ++i)
+    threads.emplace_back([&, i] { consumer ? consume(i, t, o, cb, seen) : produce(i, t, o, cb, sync); });
+  threads.clear();  // joins
+  if (!consumer) {
+    cb->producers_done_ns = now_ns();
+    cb->producers_done.store(1, std::memory_order_release);
+    return 0;
+  }
+  while (cb->producers_done.load(std::memory_order_acquire) == 0)
+    if (aborted(cb)) return 1; else usleep(1000);
+  // The end: final flush (or not: --final revoke), revoke, drain, reset delay.
+  cb->final_start_ns = now_ns();
+  ThreadStats& st = cb->final_step;
+  if (t.has_delay && o.final_mode == "flush")
+    each_group(o, cb, st, kFlush, "final flush", [&](unsigned g) { return t.flush(g); });
+  if (t.has_delay) each_group(o, cb, st, kRevoke, "IOCTL_REVOKE_DELAYED_MESSAGES", [&](unsigned g) { return t.revoke(g); });
+  std::vector<unsigned char> buf(o.message_size + 4096);
+  for (unsigned g = 0; g < o.groups; ++g)
+    while (read_one(t, o, seen, st, buf, g, kDrainRead, kDrainRead, kOpCount) > 0) ++cb->drained;
+  if (t.has_delay) each_group(o, cb, st, kSetDelay, "IOCTL_SET_SEND_DELAY 0", [&](unsigned g) { return t.set_delay(g, 0); });
+  cb->check = seen.check({cb->written, cb->written + o.threads});
+  cb->consumers_done_ns = now_ns();
+  cb->consumers_done.store(1, std::memory_order_release);
+  return aborted(cb) ? 1 : 0;
+}
+
+// Adds one finished round's figures to *r.
+void collect(const ControlBlock* cb, const WorkloadOptions& o, TargetResult* r) {
+  LogHistogram write1, read1;  // this round's alone, for the per-round p50s
+  auto add = [&](const ThreadStats& st, LogHistogram* into) {
+    for (int op = 0; op < kOpCount; ++op) into[op].merge(st.hist[op]);
+    for (int c = 0; c < kCounterCount; ++c) r->counter[c] += st.counter[c];
+    write1.merge(st.hist[kWrite1]);
+    read1.merge(st.hist[kReadHit1]);
+  };
+  for (unsigned i = 0; i < o.threads; ++i) add(cb->producer[i], r->hist), add(cb->consumer[i], r->hist);
+  add(cb->setup[0], r->hist);
+  add(cb->setup[1], r->hist);
+  add(cb->final_step, r->final_hist);
+  // Hand-off: each sleeper against the latest successful AWAKE that had
+  // started before it ran again.
+  std::uint64_t last_up = 0;
+  for (unsigned i = 0; i < o.threads; ++i) {
+    std::uint64_t woke = cb->woke_ns[i], start = 0;
+    for (unsigned k = 0; woke && k < cb->awake_ok_count; ++k)
+      if (cb->awake_ok_start_ns[k] <= woke) start = cb->awake_ok_start_ns[k];
+    if (start) r->hist[kHandoff].record(woke - start);
+    last_up = std::max(last_up, woke);
+  }
+  if (cb->awake_ok_count && last_up > cb->awake_ok_start_ns[0])
+    r->wake_all_ns = std::max(r->wake_all_ns, last_up - cb->awake_ok_start_ns[0]);
+  r->awake_calls += cb->awake_calls.load();
+  double phase1_s = double(cb->deadline1_ns - cb->t0_ns) / 1e9;
+  std::uint64_t p2 = cb->phase2_start_ns.load();
+  r->phase1_s += phase1_s;
+  if (p2 && cb->producers_done_ns > p2) r->phase2_s += double(cb->producers_done_ns - p2) / 1e9;
+  if (cb->final_start_ns && cb->consumers_done_ns > cb->final_start_ns)
+    r->final_s += double(cb->consumers_done_ns - cb->final_start_ns) / 1e9;
+  r->check += cb->check;
+  r->drained += cb->drained;
+  if (r->flush_method.empty()) r->flush_method = cb->flush_method;
+  r->round_write_p50.push_back(write1.percentile(0.5));
+  r->round_read_p50.push_back(read1.percentile(0.5));
+  r->round_delivered_per_s.push_back(phase1_s > 0 ? double(read1.count()) / phase1_s : 0);
 }
 
 }  // namespace
 
-int run_producers(Transport& t, const WorkloadOptions& o, ControlBlock* cb) {
-  std::unique_ptr<Groups> g = attach_and_wait(t, cb, &cb->setup[0]);
-  if (!g) return 1;
-  std::barrier<> sync(std::ptrdiff_t(o.threads));
-  std::vector<std::unique_ptr<Producer>> producers;
-  for (unsigned i = 0; i < o.threads; ++i)
-    producers.push_back(
-        std::make_unique<Producer>(i, *g, o, cb, sync, t.has_delay()));
-  std::vector<std::thread> threads;
-  for (auto& p : producers) threads.emplace_back([&p] { p->run(); });
-  for (auto& th : threads) th.join();
-  cb->producers_done_ns = now_ns();
-  cb->producers_done.store(1, std::memory_order_release);
-  return 0;
-}
-
-int run_consumers(Transport& t, const WorkloadOptions& o, ControlBlock* cb) {
-  std::unique_ptr<Groups> g = attach_and_wait(t, cb, &cb->setup[1]);
-  if (!g) return 1;
-  SeenSet seen(o.threads);
-  std::vector<std::unique_ptr<Consumer>> consumers;
-  for (unsigned i = 0; i < o.threads; ++i)
-    consumers.push_back(std::make_unique<Consumer>(i, *g, o, cb, seen,
-                                                   t.has_delay()));
-  std::vector<std::thread> threads;
-  for (auto& c : consumers) threads.emplace_back([&c] { c->run(); });
-  for (auto& th : threads) th.join();
-  while (cb->producers_done.load(std::memory_order_acquire) == 0) {
-    if (aborted(cb)) return 1;
-    usleep(1000);
+void run_target(Transport& t, const WorkloadOptions& o, bool progress, TargetResult* r) {
+  ++r->rounds;
+  std::string error = t.prepare();
+  r->kind = t.kind;
+  r->description = t.description;
+  r->has_delay = t.has_delay;
+  r->revoked_at_end = t.has_delay && o.final_mode == "revoke";
+  void* mem = MAP_FAILED;
+  if (error.empty() && (mem = mmap(nullptr, sizeof(ControlBlock), PROT_READ | PROT_WRITE,
+                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
+    error = std::string("mmap: ") + std::strerror(errno);
+  if (!error.empty()) {
+    if (r->ok) r->error = error;
+    r->ok = false;
+    return t.cleanup();
   }
-  std::uint64_t final_start = now_ns();
-  final_step(*g, o, cb, seen, t.has_delay());
-  std::vector<std::uint64_t> written(cb->written, cb->written + o.threads);
-  cb->check = seen.check(written);
-  cb->out_of_range = seen.out_of_range();
-  cb->final_start_ns = final_start;
-  cb->consumers_done_ns = now_ns();
-  cb->consumers_done.store(1, std::memory_order_release);
-  return aborted(cb) ? 1 : 0;
+  auto* cb = new (mem) ControlBlock;
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t pid[2] = {-1, -1};  // consumer, producer
+  int status[2] = {0, 0};
+  for (int i = 0; i < 2; ++i) {
+    if ((pid[i] = fork()) == 0) _exit(run_process(i == 0, t, o, cb));
+    if (pid[i] < 0) fail(cb, std::string("fork: ") + std::strerror(errno));
+  }
+  auto reap = [&] {  // true when both exited
+    for (int i = 0; i < 2; ++i)
+      if (pid[i] > 0 && waitpid(pid[i], &status[i], WNOHANG) == pid[i]) pid[i] = 0;
+    return pid[0] <= 0 && pid[1] <= 0;
+  };
+  auto kill_all = [&] {
+    for (pid_t p : pid)
+      if (p > 0) kill(p, SIGKILL);
+    return true;
+  };
+  // Start both together once each has its groups open.
+  for (std::uint64_t start = now_ns(); cb->ready < 2 && !aborted(cb) && !reap() && pid[0] > 0 && pid[1] > 0;
+       usleep(1000))
+    if (now_ns() - start > 120 * kSecond) fail(cb, "workload processes did not get ready in 120 s");
+  cb->t0_ns = now_ns();
+  cb->deadline1_ns = cb->t0_ns + o.duration_ns;
+  cb->go.store(1, std::memory_order_release);
+
+  bool tty = isatty(STDERR_FILENO) != 0, printed = false;  // the progress line, once a second
+  std::uint64_t last = 0, last_w = 0, last_h = 0;
+  auto tick = [&](std::uint64_t now) {
+    if (!progress || now < last + kSecond) return;
+    std::uint64_t w = 0, rd = 0, h = 0, full = 0;
+    for (unsigned i = 0; i < o.threads; ++i) {
+      w += cb->producer[i].progress_ops.load(std::memory_order_relaxed);
+      rd += cb->consumer[i].progress_ops.load(std::memory_order_relaxed);
+      h += cb->consumer[i].progress_hits.load(std::memory_order_relaxed);
+      full += cb->producer[i].counter[kWriteFull];
+    }
+    double dt = last ? double(now - last) / 1e9 : 0.0;
+    fmt::print(stderr, "{}[{}] {:<7} {:5.1f}s  writes {} ({:.0f}/s)  reads {}, hits {} ({:.0f}/s)  full {}   {}",
+               tty ? "\r" : "", r->name, cb->producers_done ? "final" : cb->phase == 2 ? "phase 2" : "phase 1",
+               double(now - cb->t0_ns) / 1e9, w, dt > 0 ? double(w - last_w) / dt : 0.0, rd, h,
+               dt > 0 ? double(h - last_h) / dt : 0.0, full, tty ? "" : "\n");
+    last = now, last_w = w, last_h = h, printed = true;
+  };
+  std::uint64_t limit = cb->t0_ns + 2 * o.duration_ns + o.delay_ms * 1'000'000ULL + 120 * kSecond;
+  std::uint64_t abort_seen = 0;
+  bool killed = false;
+  for (; !reap(); usleep(20'000)) {
+    std::uint64_t now = now_ns();
+    tick(now);
+    if (!killed && now > limit) {
+      fail(cb, "run overran by 2 minutes: workload killed");
+      usleep(2'000'000);
+      killed = (reap(), kill_all());
+    }
+    // After an abort the other side may be blocked (e.g. in SLEEP): 10 s.
+    if (abort_seen == 0 && aborted(cb)) abort_seen = now;
+    if (!killed && abort_seen && now - abort_seen > 10 * kSecond) killed = kill_all();
+  }
+  if (printed && tty) std::fputc('\n', stderr);
+  collect(cb, o, r);
+  error = cb->error;
+  bool clean = std::all_of(status, status + 2, [](int s) { return WIFEXITED(s) && WEXITSTATUS(s) == 0; });
+  if (error.empty() && !(clean && !killed && cb->consumers_done)) error = "a workload process failed";
+  if (!error.empty() && r->ok) r->ok = false, r->error = error;
+  cb->~ControlBlock();
+  munmap(mem, sizeof(ControlBlock));
+  t.cleanup();
 }
 
 }  // namespace synchmess::bench

@@ -9,7 +9,7 @@
  * retried; the storage accounting is checked exactly afterwards.
  *
  * Every message carries its producer, its group, a per-producer sequence
- * number, its length and a checksum.  Checked: no message lost, none
+ * number, its length and a checksum (the shared codec, tests/codec).  Checked: no message lost, none
  * duplicated, none corrupted, each delivered on the group it was written
  * to, and for each (producer, group) the sequence numbers come out
  * increasing.  Several consumers read one group at once, so "increasing"
@@ -32,22 +32,13 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "sm_codec.h"
 
 #define NPROD 8 /* at most */
 #define NCONS 8 /* at most */
 #define NGROUPS MAX_NUM_GROUPS /* at most */
-#define MAGIC 0x534D5354u
 /* Bound of the producing phase. */
 #define RUN_BOUND_MS 90000
-
-struct msg_hdr {
-	uint32_t magic;
-	uint16_t producer;
-	uint16_t group; /* index 0..63 */
-	uint32_t seq;
-	uint32_t len;   /* whole message, header included */
-	uint64_t sum;   /* FNV-1a of the message with sum = 0 */
-};
 
 struct stress;
 
@@ -79,16 +70,6 @@ struct stress {
 	atomic_uchar *seen; /* NPROD * n delivery counters */
 };
 
-static uint64_t fnv1a(const unsigned char *p, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 static uint32_t xorshift(uint32_t *s)
 {
 	uint32_t x = *s;
@@ -113,18 +94,17 @@ static void stress_error(struct stress *st, const char *fmt, ...)
 		sm_fail(st->ctx, 0, "%s", msg);
 }
 
+/* A message of random length: a pseudo-random body, then the codec's
+ * trailer (group is the index 0..63). */
 static size_t build(unsigned char *buf, unsigned p, unsigned g, unsigned seq,
 		    uint32_t *rnd)
 {
-	struct msg_hdr h = { .magic = MAGIC, .producer = (uint16_t)p,
-			     .group = (uint16_t)g, .seq = seq };
-	size_t len = sizeof h + xorshift(rnd) % (SM_DEFAULT_MAX_MESSAGE - sizeof h + 1);
+	struct smc_fields f = { .producer = p, .group = g, .seq = seq };
+	size_t len = SMC_TRAILER_SIZE +
+		     xorshift(rnd) % (SM_DEFAULT_MAX_MESSAGE - SMC_TRAILER_SIZE + 1);
 
-	h.len = (uint32_t)len;
-	sm_fill(buf + sizeof h, len - sizeof h, p * 1000003u + seq);
-	memcpy(buf, &h, sizeof h);
-	h.sum = fnv1a(buf, len);
-	memcpy(buf, &h, sizeof h);
+	sm_fill(buf, len - SMC_TRAILER_SIZE, p * 1000003u + seq);
+	smc_seal(buf, len, &f);
 	return len;
 }
 
@@ -132,48 +112,43 @@ static size_t build(unsigned char *buf, unsigned p, unsigned g, unsigned seq,
 static void verify(struct stress *st, const unsigned char *buf, ssize_t r,
 		   unsigned g, long last[NPROD][NGROUPS], const char *who)
 {
-	struct msg_hdr h, z;
+	struct smc_fields h;
+	enum smc_status s = smc_open(buf, r < 0 ? 0 : (size_t)r, &h);
 
-	if (r < (ssize_t)sizeof h) {
+	if (s == SMC_TOO_SHORT) {
 		stress_error(st, "%s: %zd-byte message on group %u (too short)", who,
 			     r, g + 1);
 		return;
 	}
-	memcpy(&h, buf, sizeof h);
-	if (h.magic != MAGIC || h.len != (uint32_t)r || h.producer >= st->nprod ||
+	if (s == SMC_BAD_MAGIC || s == SMC_BAD_LENGTH || h.producer >= st->nprod ||
 	    h.seq >= st->n) {
 		stress_error(st, "%s: malformed %zd-byte message on group %u "
-			     "(magic 0x%x len %u producer %u seq %u)", who, r, g + 1,
-			     h.magic, h.len, h.producer, h.seq);
+			     "(%s, producer %u seq %llu)", who, r, g + 1,
+			     smc_status_text(s), h.producer,
+			     (unsigned long long)h.seq);
 		return;
 	}
-	z = h;
-	z.sum = 0;
-	{
-		unsigned char copy[SM_DEFAULT_MAX_MESSAGE];
-		memcpy(copy, buf, (size_t)r);
-		memcpy(copy, &z, sizeof z);
-		if (fnv1a(copy, (size_t)r) != h.sum) {
-			stress_error(st, "%s: corrupted message producer %u seq %u on "
-				     "group %u", who, h.producer, h.seq, g + 1);
-			return;
-		}
+	if (s != SMC_OK) {
+		stress_error(st, "%s: corrupted message producer %u seq %llu on "
+			     "group %u", who, h.producer, (unsigned long long)h.seq,
+			     g + 1);
+		return;
 	}
 	if (h.group != g) {
-		stress_error(st, "%s: message producer %u seq %u written to group %u "
-			     "was read from group %u", who, h.producer, h.seq,
-			     h.group + 1u, g + 1);
+		stress_error(st, "%s: message producer %u seq %llu written to group %u "
+			     "was read from group %u", who, h.producer,
+			     (unsigned long long)h.seq, h.group + 1u, g + 1);
 		return;
 	}
 	if (atomic_fetch_add(&st->seen[(size_t)h.producer * st->n + h.seq], 1) != 0)
-		stress_error(st, "%s: duplicate message producer %u seq %u on group %u",
-			     who, h.producer, h.seq, g + 1);
+		stress_error(st, "%s: duplicate message producer %u seq %llu on group %u",
+			     who, h.producer, (unsigned long long)h.seq, g + 1);
 	if ((long)h.seq <= last[h.producer][g])
-		stress_error(st, "%s: out of order on group %u: producer %u seq %u "
-			     "after seq %ld", who, g + 1, h.producer, h.seq,
-			     last[h.producer][g]);
+		stress_error(st, "%s: out of order on group %u: producer %u seq %llu "
+			     "after seq %ld", who, g + 1, h.producer,
+			     (unsigned long long)h.seq, last[h.producer][g]);
 	else
-		last[h.producer][g] = h.seq;
+		last[h.producer][g] = (long)h.seq;
 }
 
 static void *producer_main(void *arg)

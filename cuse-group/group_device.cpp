@@ -5,8 +5,8 @@
 #include <cerrno>
 
 #include "core/ioctl_codec.h"
-#include "cuse-master/cuse_device.h"
-#include "daemon/reply.h"
+#include "cuse-group/cuse_device.h"
+#include "requests/reply.h"
 
 namespace synchmess {
 namespace {

@@ -8,11 +8,11 @@
 // real sizes.  The device's owner (CuseDevice::owner) is a CuseGroupHost.
 #pragma once
 
-#define FUSE_USE_VERSION 314
+#include "requests/fuse_api.h"  // FUSE_USE_VERSION
 #include <fuse3/cuse_lowlevel.h>
 
 #include "core/registry.h"
-#include "daemon/group_requests.h"
+#include "requests/group_requests.h"
 
 namespace synchmess {
 

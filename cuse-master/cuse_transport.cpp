@@ -13,11 +13,10 @@
 
 #include "core/ioctl_codec.h"
 #include "cuse-group/group_device.h"
-#include "cuse-master/cuse_device.h"
-#include "daemon/log.h"
-#include "daemon/master_requests.h"
-#include "daemon/reply.h"
-#include "daemon/transports.h"
+#include "cuse-group/cuse_device.h"
+#include "requests/log.h"
+#include "requests/master_requests.h"
+#include "requests/reply.h"
 #include "synchmess_interface.h"
 
 namespace synchmess {

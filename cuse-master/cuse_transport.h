@@ -11,12 +11,17 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
-#include "daemon/transport.h"
-#include "daemon/transport_context.h"
+#include "requests/transport.h"
+#include "requests/transport_context.h"
 
 namespace synchmess {
 
 std::unique_ptr<Transport> make_cuse_transport(TransportContext ctx);
+
+// True when the kernel has /dev/cuse (after trying `modprobe cuse` if it
+// did not); `why` says what was found, for the log.
+bool cuse_available(std::string& why);
 
 }  // namespace synchmess

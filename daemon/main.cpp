@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/log.h"
+#include "requests/log.h"
 #include "daemon/options.h"
 #include "daemon/service.h"
 

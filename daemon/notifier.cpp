@@ -8,7 +8,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
-#include "daemon/log.h"
+#include "requests/log.h"
 
 namespace synchmess {
 

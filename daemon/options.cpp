@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "core/registry.h"
-#include "daemon/master_requests.h"
+#include "requests/master_requests.h"
 #include "synchmess_interface.h"
 
 namespace synchmess {

@@ -12,11 +12,12 @@
 
 #include "core/registry.h"
 #include "core/size_limits.h"
-#include "daemon/group_requests.h"
-#include "daemon/log.h"
+#include "requests/group_requests.h"
+#include "requests/log.h"
 #include "daemon/memory_trimmer.h"
 #include "daemon/notifier.h"
-#include "daemon/transports.h"
+#include "cuse-master/cuse_transport.h"
+#include "fuse-fs/fuse_transport.h"
 
 namespace synchmess {
 

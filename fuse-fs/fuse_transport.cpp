@@ -16,11 +16,11 @@
 #include <string>
 #include <vector>
 
-#include "daemon/fuse_api.h"
-#include "daemon/log.h"
-#include "daemon/master_requests.h"
-#include "daemon/reply.h"
-#include "daemon/session_pump.h"
+#include "requests/fuse_api.h"
+#include "requests/log.h"
+#include "requests/master_requests.h"
+#include "requests/reply.h"
+#include "requests/session_pump.h"
 #include "fuse-fs/remote_writer.h"
 #include "synchmess_interface.h"
 

@@ -16,8 +16,8 @@
 
 #include <memory>
 
-#include "daemon/transport.h"
-#include "daemon/transport_context.h"
+#include "requests/transport.h"
+#include "requests/transport_context.h"
 
 namespace synchmess {
 

@@ -15,7 +15,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
 
-#include "daemon/log.h"
+#include "requests/log.h"
 #include "fuse-fs/remote_write.h"
 
 namespace synchmess {

@@ -1,11 +1,11 @@
-#include "daemon/master_requests.h"
+#include "requests/master_requests.h"
 
 #include <fcntl.h>
 
 #include <cstring>
 #include <utility>
 
-#include "daemon/log.h"
+#include "requests/log.h"
 #include "synchmess_interface.h"
 
 namespace synchmess {

@@ -24,12 +24,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#define FUSE_USE_VERSION 314
+#include "requests/fuse_api.h"  // FUSE_USE_VERSION
 #include <fuse3/cuse_lowlevel.h>
 
 #include "core/ioctl_codec.h"
-#include "daemon/reply.h"
-#include "daemon/session_pump.h"
+#include "requests/reply.h"
+#include "requests/session_pump.h"
 
 namespace synchmess {
 

@@ -36,8 +36,8 @@
 
 #include "core/group.h"
 #include "core/ioctl_codec.h"
-#include "daemon/fuse_api.h"
-#include "daemon/reply.h"
+#include "requests/fuse_api.h"
+#include "requests/reply.h"
 
 namespace synchmess {
 

@@ -16,7 +16,7 @@
 #include <span>
 
 #include "core/errc.h"
-#include "daemon/fuse_api.h"
+#include "requests/fuse_api.h"
 
 namespace synchmess {
 

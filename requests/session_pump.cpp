@@ -1,4 +1,4 @@
-#include "daemon/session_pump.h"
+#include "requests/session_pump.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 
 #include <boost/asio/buffer.hpp>
 
-#include "daemon/log.h"
+#include "requests/log.h"
 
 namespace synchmess {
 

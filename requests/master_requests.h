@@ -19,8 +19,8 @@
 #include "core/ioctl_codec.h"
 #include "core/registry.h"
 #include "core/size_limits.h"
-#include "daemon/reply.h"
-#include "daemon/transport.h"
+#include "requests/reply.h"
+#include "requests/transport.h"
 
 namespace synchmess {
 

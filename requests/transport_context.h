@@ -8,7 +8,7 @@
 
 #include "core/registry.h"
 #include "core/size_limits.h"
-#include "daemon/group_requests.h"
+#include "requests/group_requests.h"
 
 namespace synchmess {
 

@@ -1,4 +1,4 @@
-#include "daemon/reply.h"
+#include "requests/reply.h"
 
 #include <cerrno>
 

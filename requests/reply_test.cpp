@@ -1,7 +1,7 @@
 // The reply handle's duty to answer once is checked through its public
 // state; the libfuse calls themselves are exercised by the integration
 // suites against real devices.
-#include "daemon/reply.h"
+#include "requests/reply.h"
 
 #include <gtest/gtest.h>
 

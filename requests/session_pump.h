@@ -33,7 +33,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
-#include "daemon/fuse_api.h"
+#include "requests/fuse_api.h"
 
 namespace synchmess {
 

@@ -1,4 +1,4 @@
-#include "cuse-master/cuse_device.h"
+#include "cuse-group/cuse_device.h"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -14,7 +14,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "daemon/log.h"
+#include "requests/log.h"
 
 extern char** environ;
 

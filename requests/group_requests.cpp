@@ -1,4 +1,4 @@
-#include "daemon/group_requests.h"
+#include "requests/group_requests.h"
 
 #include <poll.h>
 

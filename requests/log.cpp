@@ -1,4 +1,4 @@
-#include "daemon/log.h"
+#include "requests/log.h"
 
 #include <unistd.h>
 

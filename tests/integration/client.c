@@ -262,9 +262,14 @@ int sm_wait_in_poll(struct sm_ctx *ctx, pid_t tid, const atomic_int *done,
 	for (;;) {
 		if (done && atomic_load(done))
 			return 1;
-		if (blocked_syscall(tid, &nr, &a0, &a1) == 0 &&
-		    is_poll(nr) &&
-		    wchan_starts_with(tid, "poll_schedule_timeout"))
+		/* Asleep in the poll code itself, not in the FUSE request that
+		 * asks the daemon (request_wait_answer): where the kernel
+		 * inlines poll_schedule_timeout (Debian's 6.1), the wait shows
+		 * as do_sys_poll. */
+		if (blocked_syscall(tid, &nr, &a0, &a1) == 0 && is_poll(nr) &&
+		    (wchan_starts_with(tid, "poll_schedule_timeout") ||
+		     wchan_starts_with(tid, "do_sys_poll") ||
+		     wchan_starts_with(tid, "do_poll")))
 			return 0;
 		if (sm_now_ms() > end) {
 			sm_fail(ctx, 0, "task %d not seen asleep in poll within %u ms",

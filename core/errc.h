@@ -7,7 +7,8 @@
 // their own, so the same mistake gives the same errno on CUSE and FUSE
 // (tests/integration/test_errnos.c).  The only errnos outside this table
 // are the FUSE directory's own (fuse-fs: unknown names, not a directory)
-// and those the kernel gives without asking the daemon.
+// those the kernel gives without asking the daemon, and the EIO of a
+// request left unanswered (requests/reply.h).
 #pragma once
 
 #include <expected>

@@ -6,7 +6,7 @@
 // transports answer a client with Reply::fail(Errc), never with an errno of
 // their own, so the same mistake gives the same errno on CUSE and FUSE
 // (tests/integration/test_errnos.c).  The only errnos outside this table
-// are the FUSE directory's own (fuse-fs: unknown names, not a directory)
+// are the FUSE directory's own (fuse-fs: unknown names, not a directory),
 // those the kernel gives without asking the daemon, and the EIO of a
 // request left unanswered (requests/reply.h).
 #pragma once

@@ -17,7 +17,10 @@ int to_errno(Errc e) noexcept {
     case Errc::shutting_down: return ESHUTDOWN;
     case Errc::out_of_memory: return ENOMEM;
     case Errc::invalid_argument: return EINVAL;
-    case Errc::device_failed: return EIO;
+    case Errc::device_failed:
+    case Errc::own_request: return EIO;
+    case Errc::no_such_group: return ENODEV;
+    case Errc::try_again: return EAGAIN;
   }
   return EIO;
 }
@@ -36,6 +39,9 @@ std::string_view describe(Errc e) noexcept {
     case Errc::out_of_memory: return "out of memory";
     case Errc::invalid_argument: return "invalid argument";
     case Errc::device_failed: return "device could not be created";
+    case Errc::no_such_group: return "no group behind the device";
+    case Errc::try_again: return "too many requests waiting";
+    case Errc::own_request: return "request from the daemon's own helper";
   }
   return "unknown error";
 }

@@ -2,7 +2,13 @@
 //
 // Contract: every fallible core operation returns Result<T> (std::expected);
 // no core function throws for a client's mistake.  to_errno() is the one
-// place that turns an Errc into the errno a client sees (docs/abi.md).
+// place that turns an Errc into the errno a client sees (docs/abi.md): both
+// transports answer a client with Reply::fail(Errc), never with an errno of
+// their own, so the same mistake gives the same errno on CUSE and FUSE
+// (tests/integration/test_errnos.c).  The only errnos outside this table
+// are the FUSE directory's own (fuse-fs: unknown names, not a directory),
+// those the kernel gives without asking the daemon, and the EIO of a
+// request left unanswered (requests/reply.h).
 #pragma once
 
 #include <expected>
@@ -23,6 +29,9 @@ enum class Errc {
   out_of_memory,    //                                           -> ENOMEM
   invalid_argument, //                                           -> EINVAL
   device_failed,    // the device for a group could not be made  -> EIO
+  no_such_group,    // a group's device or file without its group -> ENODEV
+  try_again,        // a bounded queue is full (FUSE install)     -> EAGAIN
+  own_request,      // a request made by the daemon's own helper  -> EIO
 };
 
 template <class T>

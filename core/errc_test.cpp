@@ -28,6 +28,9 @@ std::optional<int> expected_errno(Errc e) {
     case Errc::out_of_memory: return ENOMEM;
     case Errc::invalid_argument: return EINVAL;
     case Errc::device_failed: return EIO;
+    case Errc::no_such_group: return ENODEV;
+    case Errc::try_again: return EAGAIN;
+    case Errc::own_request: return EIO;
   }
   return std::nullopt;
 }
@@ -46,7 +49,7 @@ TEST(Errc, EveryValueMapsToItsErrno) {
     EXPECT_NE(describe(e), "unknown error") << "Errc #" << i << " has no description";
     ++checked;
   }
-  EXPECT_EQ(checked, static_cast<int>(Errc::device_failed) + 1);
+  EXPECT_EQ(checked, static_cast<int>(Errc::own_request) + 1);
 }
 
 // The rows spelled out, so a wrong mapping names itself in the output.
@@ -63,6 +66,9 @@ TEST(Errc, MapsToTheModulesErrnos) {
   EXPECT_EQ(to_errno(Errc::out_of_memory), ENOMEM);
   EXPECT_EQ(to_errno(Errc::invalid_argument), EINVAL);
   EXPECT_EQ(to_errno(Errc::device_failed), EIO);
+  EXPECT_EQ(to_errno(Errc::no_such_group), ENODEV);
+  EXPECT_EQ(to_errno(Errc::try_again), EAGAIN);
+  EXPECT_EQ(to_errno(Errc::own_request), EIO);
 }
 
 }  // namespace

@@ -23,11 +23,12 @@
 #include "core/errc.h"
 #include "core/group.h"
 #include "core/size_limits.h"
+#include "synchmess_interface.h"
 
 namespace synchmess {
 
 struct RegistryOptions {
-  static constexpr unsigned default_max_groups = 64;
+  static constexpr unsigned default_max_groups = MAX_NUM_GROUPS;  // the module's
   static constexpr unsigned largest_max_groups = (1u << 20) - 1;  // char minors
 
   unsigned max_groups = default_max_groups;  // 1..largest_max_groups

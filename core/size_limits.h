@@ -1,6 +1,8 @@
 // size_limits.h - the run-time parameters shared by every group.
 //
-// Contract: the module's MAX_MESSAGE_SIZE and MAX_STORAGE_SIZE (per group).
+// Contract: the module's MAX_MESSAGE_SIZE and MAX_STORAGE_SIZE (per group),
+// their defaults and their ranges: the one home of these numbers (daemon
+// options, IOCTL_SET_PARAMS and docs/abi.md "Parameters" use them).
 // A stored message of n bytes is charged n + message_overhead against the
 // storage limit (see storage_charge), which bounds the number of messages a
 // group can hold and so the daemon's memory per group.
@@ -18,7 +20,12 @@ namespace synchmess {
 
 struct Limits {
   static constexpr std::size_t default_max_message_size = 1024;
-  static constexpr std::size_t default_max_storage_size = 1048576;
+  static constexpr std::size_t default_max_storage_size = std::size_t{1} << 20;  // 1 MiB
+  // The ranges are 1..largest.  The kernel splits direct I/O larger than its
+  // per-request page limit (32 pages) into several requests, which would
+  // split a message: 65536 stays below that limit for any buffer alignment.
+  static constexpr std::size_t largest_max_message_size = 65536;
+  static constexpr std::size_t largest_max_storage_size = std::size_t{1} << 40;
 
   static constexpr std::size_t message_overhead = SYNCHMESS_MESSAGE_OVERHEAD;
 

@@ -19,6 +19,14 @@
 extern char** environ;
 
 namespace synchmess {
+namespace {
+// How long init_done waits for the kernel to show the device: attempts x interval.
+constexpr int creation_checks = 50;
+constexpr std::chrono::milliseconds creation_check_interval{20};
+// How long cuse_present() waits for /dev/cuse after `modprobe cuse`: checks x interval.
+constexpr int cuse_node_checks = 20;
+constexpr useconds_t cuse_node_check_interval_us = 50000;
+}  // namespace
 
 CuseDevice::CuseDevice(boost::asio::io_context& io, CuseDeviceOptions options)
     : io_(io), options_(std::move(options)), retry_(io) {}
@@ -58,7 +66,7 @@ bool CuseDevice::open(std::string& error) {
     return false;
   }
   pump_ = std::make_unique<SessionPump>(io_, session_, options_.devname, [this] {
-    if (state_.load() == 1) log::warn("{}: the kernel ended the device's session", options_.devname);
+    if (state_.load() == State::ready) log::warn("{}: the kernel ended the device's session", options_.devname);
     report(false);
   });
   if (!pump_->start()) {
@@ -74,7 +82,7 @@ void CuseDevice::stop() {
   retry_.cancel();
 }
 
-void CuseDevice::initialised() { check_created(50); }
+void CuseDevice::initialised() { check_created(creation_checks); }
 
 bool CuseDevice::fetch_arguments(Reply& reply, const IoctlSpec& spec, void* arg, std::size_t in_size,
                                  std::size_t out_size) noexcept {
@@ -116,7 +124,7 @@ void CuseDevice::check_created(int attempts_left) {
     report(false);
     return;
   }
-  retry_.expires_after(std::chrono::milliseconds(20));
+  retry_.expires_after(creation_check_interval);
   retry_.async_wait([this, attempts_left](const boost::system::error_code& ec) {
     if (!ec) check_created(attempts_left - 1);
   });
@@ -124,11 +132,11 @@ void CuseDevice::check_created(int attempts_left) {
 
 void CuseDevice::report(bool ready) {
   if (ready) {
-    int expected = 0;
-    if (state_.compare_exchange_strong(expected, 1) && options_.on_state) options_.on_state(true);
+    State expected = State::starting;
+    if (state_.compare_exchange_strong(expected, State::ready) && options_.on_state) options_.on_state(true);
     return;
   }
-  if (state_.exchange(2) != 2 && options_.on_state) options_.on_state(false);
+  if (state_.exchange(State::ended) != State::ended && options_.on_state) options_.on_state(false);
 }
 
 bool cuse_present(std::string& why) {
@@ -142,7 +150,8 @@ bool cuse_present(std::string& why) {
     int status = 0;
     ::waitpid(pid, &status, 0);
   }
-  for (int i = 0; i < 20 && ::access("/dev/cuse", F_OK) != 0; ++i) ::usleep(50000);
+  for (int i = 0; i < cuse_node_checks && ::access("/dev/cuse", F_OK) != 0; ++i)
+    ::usleep(cuse_node_check_interval_us);
   if (::access("/dev/cuse", F_OK) == 0) {
     why = "/dev/cuse appeared after modprobe cuse";
     return true;

@@ -71,6 +71,9 @@ class CuseDevice {
   static void on_init_done(void* device);
 
  private:
+  // Each state is reported once: starting -> ready -> ended, or starting -> ended.
+  enum class State { starting, ready, ended };
+
   void initialised();
   void check_created(int attempts_left);
   void report(bool ready);
@@ -81,7 +84,7 @@ class CuseDevice {
   std::unique_ptr<SessionPump> pump_;
   boost::asio::steady_timer retry_;
   std::atomic<dev_t> dev_{0};
-  std::atomic<int> state_{0};  // 0 starting, 1 ready, 2 ended (reported once each)
+  std::atomic<State> state_{State::starting};
 };
 
 // True when the kernel has /dev/cuse (after `modprobe cuse` if needed).

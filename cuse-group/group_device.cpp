@@ -2,8 +2,6 @@
 
 #include <sys/uio.h>
 
-#include <cerrno>
-
 #include "core/ioctl_codec.h"
 #include "cuse-group/cuse_device.h"
 #include "requests/reply.h"
@@ -21,21 +19,21 @@ void op_open(fuse_req_t req, fuse_file_info* fi) {
   if (Group* g = group(req))
     host(req).requests.open(*g, Reply(req), *fi);
   else
-    Reply(req).error(ENODEV);
+    Reply(req).fail(Errc::no_such_group);
 }
 
 void op_read(fuse_req_t req, size_t size, off_t, fuse_file_info*) {
   if (Group* g = group(req))
     host(req).requests.read(*g, Reply(req), size);
   else
-    Reply(req).error(ENODEV);
+    Reply(req).fail(Errc::no_such_group);
 }
 
 void op_write(fuse_req_t req, const char* buf, size_t size, off_t, fuse_file_info*) {
   if (Group* g = group(req))
     host(req).requests.write(*g, Reply(req), std::as_bytes(std::span(buf, size)));
   else
-    Reply(req).error(ENODEV);
+    Reply(req).fail(Errc::no_such_group);
 }
 
 void op_release(fuse_req_t req, fuse_file_info* fi) {
@@ -49,7 +47,7 @@ void op_ioctl(fuse_req_t req, int cmd, void* arg, fuse_file_info*, unsigned, con
               size_t in_size, size_t out_size) {
   Group* g = group(req);
   if (g == nullptr) {
-    Reply(req).error(ENODEV);
+    Reply(req).fail(Errc::no_such_group);
     return;
   }
   IoctlSpec spec = decode_ioctl(static_cast<std::uint32_t>(cmd));
@@ -65,7 +63,7 @@ void op_poll(fuse_req_t req, fuse_file_info* fi, fuse_pollhandle* ph) {
     return;
   }
   if (ph) fuse_pollhandle_destroy(ph);
-  Reply(req).error(ENODEV);
+  Reply(req).fail(Errc::no_such_group);
 }
 
 const cuse_lowlevel_ops group_ops = {

@@ -4,7 +4,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <map>
@@ -21,6 +21,9 @@
 
 namespace synchmess {
 namespace {
+
+// How long start() waits for the kernel to create the master device.
+constexpr std::chrono::seconds master_creation_timeout{10};
 
 class CuseTransport final : public Transport {
  public:
@@ -55,8 +58,9 @@ class CuseTransport final : public Transport {
   std::mutex mu_;
   std::map<unsigned, GroupDevice> groups_;
   std::vector<std::unique_ptr<CuseDevice>> failed_;  // destroyed at stop
+  enum class MasterState { starting, ready, failed };
   std::condition_variable master_cv_;
-  int master_state_ = 0;  // 0 starting, 1 ready, 2 failed
+  MasterState master_state_ = MasterState::starting;
   bool stopping_ = false;
 };
 
@@ -65,8 +69,8 @@ class CuseTransport final : public Transport {
 CuseTransport& transport(fuse_req_t req) { return *static_cast<CuseTransport*>(CuseDevice::of(req).owner()); }
 
 void op_open(fuse_req_t req, fuse_file_info* fi) { transport(req).master().open(Reply(req), *fi); }
-void op_read(fuse_req_t req, size_t, off_t, fuse_file_info*) { Reply(req).error(EPERM); }
-void op_write(fuse_req_t req, const char*, size_t, off_t, fuse_file_info*) { Reply(req).error(EPERM); }
+void op_read(fuse_req_t req, size_t, off_t, fuse_file_info*) { Reply(req).fail(Errc::not_permitted); }
+void op_write(fuse_req_t req, const char*, size_t, off_t, fuse_file_info*) { Reply(req).fail(Errc::not_permitted); }
 void op_release(fuse_req_t req, fuse_file_info*) { Reply(req).ok(); }
 
 void op_ioctl(fuse_req_t req, int cmd, void* arg, fuse_file_info*, unsigned, const void* in,
@@ -75,7 +79,7 @@ void op_ioctl(fuse_req_t req, int cmd, void* arg, fuse_file_info*, unsigned, con
   bool master_op = spec.op == IoctlOp::install_group || spec.op == IoctlOp::get_params ||
                    spec.op == IoctlOp::set_params;
   if (!master_op) {
-    Reply(req).error(EPERM);
+    Reply(req).fail(Errc::unknown_request);
     return;
   }
   Reply reply(req);
@@ -129,11 +133,13 @@ Result<void> CuseTransport::start(std::string& error) {
                                  .on_state = [this](bool ready) { master_state(ready); }});
   if (!master_device_->open(error)) return fail(Errc::device_failed);
   std::unique_lock lock(mu_);
-  if (!master_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return master_state_ != 0; })) {
-    error = "the kernel did not create the master device within 10 s";
+  if (!master_cv_.wait_for(lock, master_creation_timeout,
+                           [&] { return master_state_ != MasterState::starting; })) {
+    error = "the kernel did not create the master device within " +
+            std::to_string(master_creation_timeout.count()) + " s";
     return fail(Errc::device_failed);
   }
-  if (master_state_ != 1) {
+  if (master_state_ != MasterState::ready) {
     error = "the kernel refused the master device";
     return fail(Errc::device_failed);
   }
@@ -145,11 +151,11 @@ Result<void> CuseTransport::start(std::string& error) {
 void CuseTransport::master_state(bool ready) {
   {
     std::lock_guard lock(mu_);
-    if (master_state_ != 0) {  // it was ready and the kernel ended it
+    if (master_state_ != MasterState::starting) {  // it was ready and the kernel ended it
       if (!stopping_ && ctx_.lost) ctx_.lost("the kernel ended the master device's session");
       return;
     }
-    master_state_ = ready ? 1 : 2;
+    master_state_ = ready ? MasterState::ready : MasterState::failed;
   }
   master_cv_.notify_all();
 }

@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "core/registry.h"
-#include "requests/master_requests.h"
+#include "core/size_limits.h"
 #include "synchmess_interface.h"
 
 namespace synchmess {
@@ -107,11 +107,11 @@ class Parser {
         ->check(noted("--foreground", boolean()));
     number(o.max_groups, "--max-groups", RegistryOptions::largest_max_groups,
            "highest group descriptor, 1..{} (default {})");
-    number(o.max_message_size, "--max-message-size", largest_message_size,
+    number(o.max_message_size, "--max-message-size", Limits::largest_max_message_size,
            "largest message in bytes, 1..{} (default {})");
-    number(o.max_storage_size, "--max-storage-size", std::size_t{1} << 40,
+    number(o.max_storage_size, "--max-storage-size", Limits::largest_max_storage_size,
            "bytes stored per group, readable plus delayed,\n1..{} (default {})");
-    number(o.threads, "--threads", 64u, "request threads, 1..{} (default: one per core,\nat least 2)");
+    number(o.threads, "--threads", Options::largest_threads, "request threads, 1..{} (default: one per core,\nat least 2)");
     app_.set_config("--config", "",
                     "read `name = value` settings (the option names\n"
                     "above without --) before the command line")

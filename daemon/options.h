@@ -20,19 +20,24 @@
 #include <vector>
 
 #include "core/errc.h"
+#include "core/registry.h"
+#include "core/size_limits.h"
 
 namespace synchmess {
 
 enum class TransportKind { automatic, cuse, fuse };
 
+// The defaults and ranges of the limits are core's (RegistryOptions, Limits).
 struct Options {
+  static constexpr unsigned largest_threads = 64;
+
   TransportKind transport = TransportKind::automatic;
   std::string dev_dir = "/dev/synch";
   bool foreground = false;
-  unsigned max_groups = 64;
-  std::size_t max_message_size = 1024;
-  std::size_t max_storage_size = 1048576;
-  unsigned threads = 0;  // 0: one per core, at least 2
+  unsigned max_groups = RegistryOptions::default_max_groups;
+  std::size_t max_message_size = Limits::default_max_message_size;
+  std::size_t max_storage_size = Limits::default_max_storage_size;
+  unsigned threads = 0;  // 0: one per core, at least 2; at most largest_threads
   bool help = false;
 };
 

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -18,6 +19,30 @@ TEST(Options, Defaults) {
   EXPECT_EQ(p.options.max_groups, 64u);
   EXPECT_EQ(p.options.max_message_size, 1024u);
   EXPECT_EQ(p.options.max_storage_size, 1048576u);
+  // One home for each default: core's, which docs/abi.md states.
+  EXPECT_EQ(p.options.max_groups, RegistryOptions::default_max_groups);
+  EXPECT_EQ(p.options.max_message_size, Limits::default_max_message_size);
+  EXPECT_EQ(p.options.max_storage_size, Limits::default_max_storage_size);
+}
+
+// The ranges are core's: the largest value is accepted, one more refused.
+TEST(Options, RangesAreCores) {
+  struct Case {
+    std::string option;
+    std::size_t largest;
+  };
+  for (const auto& [option, largest] :
+       {Case{"--max-groups", RegistryOptions::largest_max_groups},
+        Case{"--max-message-size", Limits::largest_max_message_size},
+        Case{"--max-storage-size", Limits::largest_max_storage_size},
+        Case{"--threads", Options::largest_threads}}) {
+    auto ok = parse_options({option + "=" + std::to_string(largest)});
+    EXPECT_TRUE(ok.error.empty()) << option << "=" << largest << ": " << ok.error;
+    auto over = parse_options({option + "=" + std::to_string(largest + 1)});
+    EXPECT_NE(over.error.find(option), std::string::npos) << option << "=" << largest + 1 << " was accepted";
+  }
+  EXPECT_EQ(Limits::largest_max_message_size, 65536u);
+  EXPECT_EQ(Limits::largest_max_storage_size, std::size_t{1} << 40);
 }
 
 TEST(Options, EveryOption) {

@@ -29,6 +29,29 @@ namespace {
 
 constexpr fuse_ino_t master_ino = 2;
 constexpr double forever = 86400.0;  // names and attributes never change
+constexpr std::string_view master_name = "synchmess";  // group N's name is master_name + N
+
+// The directory's own errnos: a filesystem's answers about names and the
+// tree, not part of the device ABI (no Errc; docs/abi.md "Devices").  Every
+// errno a device's client sees comes from an Errc through Reply::fail.
+namespace fs_errno {
+constexpr int unknown_name = ENOENT;     // lookup or getattr of what does not exist
+constexpr int not_directory = ENOTDIR;   // opendir or readdir of a file
+constexpr int is_directory = EISDIR;     // open of the directory as a file
+constexpr int read_only_tree = EPERM;    // create, mknod, mkdir, symlink, link, unlink, rmdir,
+                                         // rename, setattr: the tree is the daemon's
+}  // namespace fs_errno
+
+// What a failed write of the install path into the caller tells the caller
+// (the remote writer's errnos, remote_writer.h).
+Errc remote_write_error(int err) noexcept {
+  switch (err) {
+    case EFAULT: return Errc::bad_address;  // not writable, or the helper missed its deadline
+    case EAGAIN: return Errc::try_again;
+    case ESHUTDOWN: return Errc::shutting_down;
+    default: return Errc::not_permitted;  // process_vm_writev refused (EPERM, ESRCH, ...)
+  }
+}
 
 class FuseTransport final : public Transport {
  public:
@@ -98,18 +121,28 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   FuseTransport::of(req).getattr(Reply(req), ino);
 }
 void op_setattr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) {
-  Reply(req).error(EPERM);
+  Reply(req).error(fs_errno::read_only_tree);
 }
-void op_refuse_name(fuse_req_t req, fuse_ino_t, const char*) { Reply(req).error(EPERM); }
-void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { Reply(req).error(EPERM); }
-void op_mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { Reply(req).error(EPERM); }
-void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { Reply(req).error(EPERM); }
+void op_refuse_name(fuse_req_t req, fuse_ino_t, const char*) {
+  Reply(req).error(fs_errno::read_only_tree);
+}
+void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) {
+  Reply(req).error(fs_errno::read_only_tree);
+}
+void op_mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) {
+  Reply(req).error(fs_errno::read_only_tree);
+}
+void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) {
+  Reply(req).error(fs_errno::read_only_tree);
+}
 void op_rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned) {
-  Reply(req).error(EPERM);
+  Reply(req).error(fs_errno::read_only_tree);
 }
-void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { Reply(req).error(EPERM); }
+void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
+  Reply(req).error(fs_errno::read_only_tree);
+}
 void op_create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) {
-  Reply(req).error(EPERM);
+  Reply(req).error(fs_errno::read_only_tree);
 }
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FuseTransport::of(req).open(Reply(req), ino, fi);
@@ -129,7 +162,7 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
 }
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (ino != FUSE_ROOT_ID) {
-    Reply(req).error(ENOTDIR);
+    Reply(req).error(fs_errno::not_directory);
     return;
   }
   Reply(req).open(*fi);
@@ -195,18 +228,19 @@ std::optional<struct stat> FuseTransport::stat_of(fuse_ino_t ino) const {
 void FuseTransport::lookup(Reply r, fuse_ino_t parent, const char* name) {
   std::string_view n(name);
   fuse_ino_t ino = 0;
-  if (parent == FUSE_ROOT_ID && n == "synchmess") {
+  if (parent == FUSE_ROOT_ID && n == master_name) {
     ino = master_ino;
-  } else if (parent == FUSE_ROOT_ID && n.starts_with("synchmess") && n.size() > 9 && n[9] != '0') {
+  } else if (parent == FUSE_ROOT_ID && n.starts_with(master_name) && n.size() > master_name.size() &&
+             n[master_name.size()] != '0') {
     unsigned d = 0;
-    auto digits = n.substr(9);
+    auto digits = n.substr(master_name.size());
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), d);
     if (ec == std::errc() && end == digits.data() + digits.size() && ctx_.registry.find(d))
       ino = master_ino + d;
   }
   auto st = ino ? stat_of(ino) : std::nullopt;
   if (!st) {
-    r.error(ENOENT);
+    r.error(fs_errno::unknown_name);
     return;
   }
   fuse_entry_param e{};
@@ -220,14 +254,14 @@ void FuseTransport::lookup(Reply r, fuse_ino_t parent, const char* name) {
 void FuseTransport::getattr(Reply r, fuse_ino_t ino) {
   auto st = stat_of(ino);
   if (!st)
-    r.error(ENOENT);
+    r.error(fs_errno::unknown_name);
   else
     r.attr(*st, forever);
 }
 
 void FuseTransport::readdir(Reply r, fuse_ino_t ino, std::size_t size, off_t off) {
   if (ino != FUSE_ROOT_ID) {
-    r.error(ENOTDIR);
+    r.error(fs_errno::not_directory);
     return;
   }
   // Entry k of the listing: ".", "..", "synchmess", then installed groups.
@@ -264,7 +298,10 @@ void FuseTransport::open(Reply r, fuse_ino_t ino, fuse_file_info* fi) {
   }
   Group* g = group_of(ino);
   if (g == nullptr) {
-    r.error(ino == FUSE_ROOT_ID ? EISDIR : ENOENT);
+    if (ino == FUSE_ROOT_ID)
+      r.error(fs_errno::is_directory);
+    else
+      r.fail(Errc::no_such_group);
     return;
   }
   ctx_.groups.open(*g, std::move(r), *fi);
@@ -279,27 +316,27 @@ void FuseTransport::release(Reply r, fuse_ino_t ino, const fuse_file_info& fi) {
 
 void FuseTransport::read(Reply r, fuse_ino_t ino, std::size_t size) {
   if (from_helper(r))
-    r.error(EIO);
+    r.fail(Errc::own_request);
   else if (Group* g = group_of(ino))
     ctx_.groups.read(*g, std::move(r), size);
   else
-    r.error(EPERM);  // the master
+    r.fail(ino == master_ino ? Errc::not_permitted : Errc::no_such_group);
 }
 
 void FuseTransport::write(Reply r, fuse_ino_t ino, const char* buf, std::size_t size) {
   if (from_helper(r))
-    r.error(EIO);
+    r.fail(Errc::own_request);
   else if (Group* g = group_of(ino))
     ctx_.groups.write(*g, std::move(r), std::as_bytes(std::span(buf, size)));
   else
-    r.error(EPERM);
+    r.fail(ino == master_ino ? Errc::not_permitted : Errc::no_such_group);
 }
 
 void FuseTransport::fsync(Reply r, fuse_ino_t ino) {
   if (Group* g = group_of(ino))
     ctx_.groups.flush(*g, std::move(r));
   else
-    r.error(EPERM);
+    r.fail(ino == master_ino ? Errc::not_permitted : Errc::no_such_group);
 }
 
 void FuseTransport::ioctl(Reply r, fuse_ino_t ino, unsigned cmd, void* arg, const void* in,
@@ -316,7 +353,7 @@ void FuseTransport::ioctl(Reply r, fuse_ino_t ino, unsigned cmd, void* arg, cons
   if (Group* g = group_of(ino))
     ctx_.groups.ioctl(*g, std::move(r), spec, in_bytes);
   else
-    r.error(ENOTTY);
+    r.fail(Errc::no_such_group);
 }
 
 // Only the number's 8 size bytes travel: the descriptor and the first 4
@@ -328,7 +365,7 @@ void FuseTransport::ioctl(Reply r, fuse_ino_t ino, unsigned cmd, void* arg, cons
 // struct now holds, because the kernel copies them over it afterwards.
 void FuseTransport::install(Reply r, unsigned, void* arg, const void* in, std::size_t in_size) {
   if (in_size < sizeof(unsigned)) {
-    r.error(EFAULT);
+    r.fail(Errc::bad_address);
     return;
   }
   unsigned d = 0;
@@ -351,7 +388,7 @@ void FuseTransport::install(Reply r, unsigned, void* arg, const void* in, std::s
                   if (err != 0) {
                     log::limited_warn("install of group {}: cannot write the device path into process {}: {}", d,
                                       tid, std::strerror(err));
-                    reply.error(err == EAGAIN || err == ESHUTDOWN ? err : err == EFAULT ? EFAULT : EPERM);
+                    reply.fail(remote_write_error(err));
                     return;
                   }
                   master_.install(std::move(reply), d, [out, out_size](Reply done, std::string) {
@@ -366,7 +403,7 @@ void FuseTransport::poll(Reply r, fuse_ino_t ino, const fuse_file_info& fi, fuse
     return;
   }
   if (ph) fuse_pollhandle_destroy(ph);
-  r.error(EPERM);
+  r.fail(ino == master_ino ? Errc::not_permitted : Errc::no_such_group);
 }
 
 // --- mount and unmount ----------------------------------------------------

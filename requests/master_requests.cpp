@@ -11,9 +11,9 @@
 namespace synchmess {
 
 Result<void> check_limits(std::size_t max_message_size, std::size_t max_storage_size) {
-  if (max_message_size == 0 || max_message_size > largest_message_size)
+  if (max_message_size == 0 || max_message_size > Limits::largest_max_message_size)
     return fail(Errc::invalid_argument);
-  if (max_storage_size == 0 || max_storage_size > (std::size_t{1} << 40))
+  if (max_storage_size == 0 || max_storage_size > Limits::largest_max_storage_size)
     return fail(Errc::invalid_argument);
   return {};
 }

@@ -24,11 +24,6 @@
 
 namespace synchmess {
 
-// The largest max_message_size accepted: the kernel splits direct I/O
-// larger than its per-request page limit (32 pages) into several requests,
-// which would split a message.
-inline constexpr std::size_t largest_message_size = 65536;
-
 class MasterRequests {
  public:
   using Finish = std::move_only_function<void(Reply, std::string path)>;
@@ -47,7 +42,8 @@ class MasterRequests {
   Transport& transport_;
 };
 
-// Validates a new limit pair; Errc::invalid_argument when out of range.
+// Validates a new limit pair; Errc::invalid_argument when out of range
+// (1..Limits::largest_max_message_size, 1..Limits::largest_max_storage_size).
 Result<void> check_limits(std::size_t max_message_size, std::size_t max_storage_size);
 
 }  // namespace synchmess

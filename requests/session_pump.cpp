@@ -1,6 +1,7 @@
 #include "requests/session_pump.h"
 
 #include <fcntl.h>
+#include <linux/fuse.h>  // struct fuse_in_header (uapi): libfuse does not install its copy
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,8 +18,8 @@ namespace {
 // A request header plus the largest write (the kernel refuses smaller
 // read buffers once INIT set max_write).
 constexpr std::size_t buffer_size = session_max_write + 4096;
-// sizeof(struct fuse_in_header), which libfuse does not install.
-constexpr std::size_t request_header_size = 40;
+// The header every request from the kernel starts with.
+constexpr std::size_t request_header_size = sizeof(struct fuse_in_header);
 // Requests served back to back on one thread before it returns to the pool.
 constexpr int drain_limit = 8;
 }  // namespace

@@ -93,6 +93,8 @@ static const struct sm_test all_tests[] = {
 	T("iov_shim_writev", test_iov_shim_writev, 1, 15),
 	T("iov_shim_readv", test_iov_shim_readv, 1, 15),
 
+	T("errnos_one_per_mistake", test_errnos_one_per_mistake, 1, 30),
+
 	T("stress_delayed_flush", test_stress_delayed_flush, 8, 180),
 	T("stress_full_groups", test_stress_full_groups, 4, 180),
 	T("stress_8x8_64_groups", test_stress, MAX_NUM_GROUPS, 240),

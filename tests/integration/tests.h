@@ -84,6 +84,9 @@ enum sm_result test_iov_transport_read_partly_mapped(struct sm_ctx *ctx);
 enum sm_result test_iov_shim_writev(struct sm_ctx *ctx);
 enum sm_result test_iov_shim_readv(struct sm_ctx *ctx);
 
+/* test_errnos.c */
+enum sm_result test_errnos_one_per_mistake(struct sm_ctx *ctx);
+
 /* test_stress.c */
 enum sm_result test_stress(struct sm_ctx *ctx);
 enum sm_result test_stress_delayed_flush(struct sm_ctx *ctx);

@@ -48,7 +48,7 @@ class GroupListener {
 
 struct GroupOptions {
   unsigned descriptor = 0;
-  std::size_t reserve_nodes = 256;  // queue nodes allocated up front
+  std::size_t reserve_nodes = 16;  // queue nodes allocated up front
   GroupListener* listener = nullptr;
 };
 

@@ -4,7 +4,7 @@
 // with the node's cache-line alignment, which glibc serves with about 128
 // bytes for a 64-byte node; its free-list keeps every node until the queue
 // dies anyway, so nodes never need to be freed one by one.  This allocator
-// carves them from slabs (16 KiB first, doubling up to 256 KiB) mapped with
+// carves them from slabs (4 KiB first, doubling up to 256 KiB) mapped with
 // mmap, so a node costs its own size and the nodes stay apart from the heap
 // that messages use (a drained heap can then be trimmed).
 //
@@ -64,7 +64,7 @@ class NodeSlabs {
 
  private:
   static constexpr std::size_t page = 4096;
-  static constexpr std::size_t first_slab = 16 * 1024;
+  static constexpr std::size_t first_slab = 4 * 1024;
   static constexpr std::size_t largest_slab = 256 * 1024;
   mutable std::mutex mu_;
   std::vector<std::pair<void*, std::size_t>> slabs_;

@@ -32,7 +32,7 @@ struct RegistryOptions {
   static constexpr unsigned largest_max_groups = (1u << 20) - 1;  // char minors
 
   unsigned max_groups = default_max_groups;  // 1..largest_max_groups
-  std::size_t reserve_nodes = 256;           // per group queue, see message_queue.h
+  std::size_t reserve_nodes = 16;           // per group queue, see message_queue.h
   GroupListener* listener = nullptr;
 };
 

@@ -6,10 +6,12 @@
 
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "requests/log.h"
 #include "daemon/options.h"
+#include "fuse-fs/remote_writer.h"
 #include "daemon/service.h"
 
 namespace {
@@ -52,6 +54,9 @@ void ignore_stray_signals() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The FUSE transport's remote-write helper is this binary, exec'ed fresh.
+  if (argc >= 2 && std::string_view(argv[1]) == synchmess::remote_write_helper_flag)
+    return synchmess::run_remote_write_helper(argc, argv);
   ignore_stray_signals();
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = synchmess::parse_options(args);

@@ -95,10 +95,7 @@ class FuseTransport final : public Transport {
   // our files (the caller pointed the install at a mapping of a group
   // file): serving it would consume a message, and a helper that waited
   // for us would wait for itself.  It gets EIO at once.
-  bool from_helper(const Reply& r) const noexcept {
-    pid_t helper = writer_.helper_pid();
-    return helper != 0 && r.context()->pid == helper;
-  }
+  bool from_helper(const Reply& r) noexcept { return writer_.is_helper(r.context()->pid); }
 
   MasterRequests master_;
   RemoteWriter writer_;
@@ -383,7 +380,8 @@ void FuseTransport::install(Reply r, unsigned, void* arg, const void* in, std::s
   std::memcpy(out.data(), bytes.data(), std::min(out_size, bytes.size()));
   auto address = reinterpret_cast<std::uintptr_t>(arg);
   pid_t tid = r.context()->pid;
-  writer_.write(tid, address, std::move(bytes),
+  uid_t uid = r.context()->uid;
+  writer_.write(tid, uid, address, std::move(bytes),
                 [this, d, tid, out, out_size, reply = std::move(r)](int err) mutable {
                   if (err != 0) {
                     log::limited_warn("install of group {}: cannot write the device path into process {}: {}", d,

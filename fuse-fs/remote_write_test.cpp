@@ -41,4 +41,22 @@ TEST(RemoteWrite, UnmappedTailWritesNothing) {
   munmap(mem, page);
 }
 
+TEST(RemoteWrite, ReadOnlyHeadRollsBackTheWrittenTail) {
+  // Tail first: the tail page takes the write, the read-only head refuses
+  // it, and the tail must be put back as it was.
+  long page = sysconf(_SC_PAGESIZE);
+  auto* mem = static_cast<char*>(mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(mem, MAP_FAILED);
+  std::memset(mem, 'x', 2 * page);
+  ASSERT_EQ(mprotect(mem, page, PROT_READ), 0);
+  char* target = mem + page - 6;
+  std::string text = "/dev/synch/synchmess12";
+  EXPECT_EQ(write_remote(getpid(), reinterpret_cast<std::uintptr_t>(target),
+                         std::as_bytes(std::span(text.c_str(), text.size() + 1))),
+            EFAULT);
+  EXPECT_EQ(std::string(mem + page, text.size() + 1 - 6), std::string(text.size() + 1 - 6, 'x'));
+  munmap(mem, 2 * page);
+}
+
 }  // namespace synchmess

@@ -1,6 +1,7 @@
 #include "fuse-fs/remote_writer.h"
 
 #include <sys/prctl.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -10,7 +11,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
@@ -30,29 +33,26 @@ struct Request {
 };
 constexpr std::size_t request_header = offsetof(Request, bytes);
 
-// The helper: a child of a multi-threaded process, so system calls only
-// (no allocation, no locks).  It holds nothing but its socket (fd 3) and
-// the standard streams, and dies with the daemon.
-[[noreturn]] void helper_main(int sock, pid_t parent) noexcept {
-  for (int sig = 1; sig < NSIG; ++sig) {  // the daemon's handlers are not ours
+}  // namespace
+
+// The helper, after exec: fd 3 is its socket; it holds nothing else.
+int run_remote_write_helper(int argc, char** argv) noexcept {
+  for (int sig = 1; sig < NSIG; ++sig) {
     struct sigaction sa{};
     bool stray = sig == SIGPIPE || sig == SIGHUP || sig == SIGUSR1 || sig == SIGUSR2 || sig == SIGALRM;
     sa.sa_handler = stray ? SIG_IGN : SIG_DFL;  // as the daemon: a stray signal is no reason to die
     (void)::sigaction(sig, &sa, nullptr);
   }
-  sigset_t none;
-  sigemptyset(&none);
-  (void)::sigprocmask(SIG_SETMASK, &none, nullptr);
+  pid_t parent = argc > 2 ? static_cast<pid_t>(std::atol(argv[2])) : 0;
   (void)::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) ::_exit(0);
+  if (parent <= 0 || ::getppid() != parent) return 0;
   (void)::prctl(PR_SET_NAME, "synchmess-rw");
-  if (sock != 3 && ::dup2(sock, 3) != 3) ::_exit(1);
   (void)::close_range(4, ~0U, 0);
   for (;;) {
     Request req;
     ssize_t n = ::recv(3, &req, sizeof req, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) ::_exit(0);
+    if (n <= 0) return 0;
     RemoteWriteAnswer answer{req.generation, EINVAL, 0};
     if (static_cast<std::size_t>(n) >= request_header && req.size <= max_remote_write &&
         static_cast<std::size_t>(n) == request_header + req.size)
@@ -61,25 +61,46 @@ constexpr std::size_t request_header = offsetof(Request, bytes);
   }
 }
 
-}  // namespace
-
 RemoteWriter::RemoteWriter(boost::asio::io_context& io, RemoteWriterOptions options)
     : io_(io), options_(options), socket_(io), deadline_(io) {}
 
 RemoteWriter::~RemoteWriter() { stop(); }
 
-void RemoteWriter::write(pid_t tid, std::uintptr_t address, std::vector<std::byte> bytes, Done done) {
+void RemoteWriter::write(pid_t tid, uid_t uid, std::uintptr_t address, std::vector<std::byte> bytes,
+                         Done done) {
   std::lock_guard lock(mu_);
+  reap();
+  std::size_t stuck = 0;
+  for (const auto& a : abandoned_) stuck += a.uid == uid;
+  auto now = std::chrono::steady_clock::now();
+  std::erase_if(missed_at_, [&](const auto& m) { return now - m.second >= options_.penalty; });
+  bool penalised = missed_at_.contains(uid);
   int refuse = stopped_ ? ESHUTDOWN
                : bytes.size() > max_remote_write ? E2BIG
                : jobs_.size() >= options_.max_queued ? EAGAIN
-                                                     : 0;
+               : stuck >= options_.max_stuck_per_uid || penalised ? EAGAIN
+                                                                     : 0;
+  if (stuck >= options_.max_stuck_per_uid) {
+    if (refused_uids_.insert(uid).second)  // once per episode, never rate-limited away
+      log::warn("installs of uid {} refused (EAGAIN): {} of its writes left helpers stuck in the kernel",
+                uid, stuck);
+  } else {
+    refused_uids_.erase(uid);
+  }
   if (refuse != 0) {
     boost::asio::post(io_, [d = std::move(done), refuse]() mutable { d(refuse); });
     return;
   }
-  jobs_.push_back({tid, address, std::move(bytes), std::move(done)});
+  jobs_.push_back({tid, uid, address, std::move(bytes), std::move(done)});
   if (!busy_) start_next();
+}
+
+bool RemoteWriter::is_helper(pid_t pid) noexcept {
+  pid_t helper = helper_pid_.load(std::memory_order_acquire);
+  if (helper != 0 && pid == helper) return true;
+  if (abandoned_count_.load(std::memory_order_acquire) == 0) return false;
+  std::lock_guard lock(mu_);
+  return std::any_of(abandoned_.begin(), abandoned_.end(), [pid](const Abandoned& a) { return a.pid == pid; });
 }
 
 void RemoteWriter::start_next() {
@@ -97,7 +118,7 @@ void RemoteWriter::start_next() {
     std::memcpy(req.bytes, job.bytes.data(), job.bytes.size());
     ssize_t n = ::send(socket_.native_handle(), &req, request_header + req.size, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n != static_cast<ssize_t>(request_header + req.size)) {
-      abandon_helper();  // it died; the next turn starts another
+      abandon_helper(job.uid);  // it died; the next turn starts another
       continue;
     }
     busy_ = true;
@@ -113,6 +134,9 @@ void RemoteWriter::start_next() {
   busy_ = false;
 }
 
+// posix_spawn (vfork-like: no copy of the daemon's memory, which a
+// forked helper would pin for as long as it lives) of the daemon's binary
+// in its helper mode, with the socket as fd 3.
 bool RemoteWriter::spawn() {
   reap();
   if (abandoned_.size() >= options_.max_abandoned) {
@@ -125,12 +149,29 @@ bool RemoteWriter::spawn() {
     log::limited_warn("cannot start the remote-write helper: {}", std::strerror(errno));
     return false;
   }
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid == 0) helper_main(sv[1], parent);
+  std::string parent = std::to_string(::getpid());
+  std::vector<char*> argv;
+  for (const auto& a : options_.helper_argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(parent.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, sv[1], 3);
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+  pid_t pid = 0;
+  int err = ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   ::close(sv[1]);
-  if (pid < 0) {
-    log::limited_warn("cannot start the remote-write helper: {}", std::strerror(errno));
+  if (err != 0) {
+    log::limited_warn("cannot start the remote-write helper {}: {}", argv[0], std::strerror(err));
     ::close(sv[0]);
     return false;
   }
@@ -139,18 +180,20 @@ bool RemoteWriter::spawn() {
   if (ec) {
     ::close(sv[0]);
     ::kill(pid, SIGKILL);
-    abandoned_.push_back(pid);
+    abandoned_.push_back({pid, 0});
+    abandoned_count_.store(abandoned_.size(), std::memory_order_release);
     return false;
   }
   helper_pid_.store(pid, std::memory_order_release);
   return true;
 }
 
-void RemoteWriter::abandon_helper() {
+void RemoteWriter::abandon_helper(uid_t uid) {
   pid_t pid = helper_pid_.exchange(0);
   if (pid > 0) {
     ::kill(pid, SIGKILL);
-    abandoned_.push_back(pid);
+    abandoned_.push_back({pid, uid});
+    abandoned_count_.store(abandoned_.size(), std::memory_order_release);
   }
   boost::system::error_code ec;
   if (socket_.is_open()) socket_.close(ec);  // cancels the read
@@ -171,7 +214,7 @@ void RemoteWriter::on_reply(std::uint64_t generation, const boost::system::error
   busy_ = false;
   if (ec || n != sizeof answer_ || answer_.generation != generation) {
     log::limited_warn("the remote-write helper died ({})", ec ? ec.message() : "short answer");
-    abandon_helper();
+    abandon_helper(jobs_.front().uid);
     finish_front(EFAULT);
   } else {
     finish_front(answer_.err);
@@ -183,20 +226,39 @@ void RemoteWriter::on_deadline(std::uint64_t generation, const boost::system::er
   if (ec) return;  // cancelled: the answer came
   std::lock_guard lock(mu_);
   if (generation != generation_ || !busy_ || stopped_) return;
+  // The answer may have arrived just now: on_reply will take it.
+  RemoteWriteAnswer early{};
+  if (::recv(socket_.native_handle(), &early, sizeof early, MSG_PEEK | MSG_DONTWAIT) ==
+          static_cast<ssize_t>(sizeof early) &&
+      early.generation == generation)
+    return;
   log::limited_warn("a write into process {} did not finish within {} ms: helper killed, install fails EFAULT",
                     jobs_.front().tid, options_.deadline.count());
   busy_ = false;
-  abandon_helper();
+  uid_t uid = jobs_.front().uid;
+  missed_at_[uid] = std::chrono::steady_clock::now();
+  abandon_helper(uid);
   finish_front(EFAULT);
+  // The uid's other queued writes fail now rather than cost others a
+  // deadline each.
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    if (it->uid != uid) {
+      ++it;
+      continue;
+    }
+    boost::asio::post(io_, [d = std::move(it->done)]() mutable { d(EAGAIN); });
+    it = jobs_.erase(it);
+  }
   start_next();
 }
 
 void RemoteWriter::reap() noexcept {
-  std::erase_if(abandoned_, [](pid_t pid) {
+  std::erase_if(abandoned_, [](const Abandoned& a) {
     int status = 0;
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    return r == pid || (r < 0 && errno == ECHILD);
+    pid_t r = ::waitpid(a.pid, &status, WNOHANG);
+    return r == a.pid || (r < 0 && errno == ECHILD);
   });
+  abandoned_count_.store(abandoned_.size(), std::memory_order_release);
 }
 
 // The waiting writes are answered here, not posted: the io_context may
@@ -211,7 +273,7 @@ void RemoteWriter::stop() {
     pid_t pid = helper_pid_.exchange(0);
     if (pid > 0) {
       ::kill(pid, SIGKILL);
-      abandoned_.push_back(pid);
+      abandoned_.push_back({pid, 0});
     }
     boost::system::error_code ec;
     if (socket_.is_open()) socket_.close(ec);

@@ -4,24 +4,32 @@
 // chooses what the fault waits on: our own FUSE mount (a MAP_PRIVATE
 // mapping of a group file), a FUSE server of its own, a userfaultfd it never
 // answers.  No thread that serves requests may wait on that, and a thread
-// stuck in the kernel cannot be killed alone.  So the writes run in a child
-// process that holds nothing but its socket; the daemon waits for its
-// answer asynchronously, with a deadline, and a helper that misses it is
-// killed and replaced.
+// stuck in the kernel cannot be killed alone.  So the writes run in a
+// helper process, a fresh exec of the daemon's own binary in its helper
+// mode (run_remote_write_helper), spawned without copying the daemon's
+// memory (posix_spawn), holding nothing but its socket; the daemon waits for
+// its answer asynchronously, with a deadline, and a helper that misses it
+// is killed and replaced.
 //
 // Contract:
-//  - write(tid, address, bytes, done): write_remote() (all or nothing) run
-//    by the helper; done(0 or a positive errno) runs exactly once, on an
+//  - write(tid, uid, address, bytes, done): write_remote() (all or nothing)
+//    run by the helper; done(0 or a positive errno) runs exactly once, on an
 //    io_context thread, never inside write().  Writes run one at a time, in
-//    order.  EFAULT when the helper missed the deadline or died; EAGAIN when
-//    max_queued writes already wait or no helper can be started;
-//    ESHUTDOWN after stop().
-//  - helper_pid(): the helper process now (0 if none).  Requests caused by
-//    the helper itself (its faults on our own files) must be refused by the
-//    transport, or the helper would wait on the daemon that waits on it.
-//  - A killed helper stuck in the kernel is left to the kernel: at most
-//    max_abandoned such processes exist; past that, writes fail EAGAIN until
-//    one of them exits.
+//    order.  EFAULT when the helper missed the deadline or died (then the
+//    range may be partly written: the helper was killed mid-way); EAGAIN
+//    when max_queued writes already wait, or a write of this uid missed the
+//    deadline less than `penalty` ago (its writes queued then fail too), or
+//    this uid already has max_stuck_per_uid killed helpers stuck in the
+//    kernel, or no helper can be started; ESHUTDOWN after stop().
+//    So one user's stuck helpers or slow writes cost other users at most a
+//    few deadlines, never their installs.
+//  - is_helper(pid): whether pid is the helper or a killed one still alive.
+//    Requests made by them (their faults on our own files) must be refused
+//    by the transport, or the helper would wait on the daemon that waits on
+//    it.
+//  - A killed helper stuck in the kernel is left to the kernel (a FUSE
+//    request already read by a server that never answers cannot be
+//    interrupted): at most max_abandoned such processes exist in all.
 // Thread safety: every member may be called from any thread.  Destroy only
 // after stop() and after the io_context stopped.
 #pragma once
@@ -35,6 +43,9 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -42,6 +53,13 @@
 #include <boost/asio/steady_timer.hpp>
 
 namespace synchmess {
+
+// The daemon's argv[1] that selects the helper mode (see main.cpp).
+inline constexpr const char* remote_write_helper_flag = "--remote-write-helper";
+
+// The helper's main loop: serves requests on fd 3 until it closes; exits
+// when `parent` (argv[2]) dies.  Returns the process exit status.
+int run_remote_write_helper(int argc, char** argv) noexcept;
 
 // What the helper sends back for each request.
 struct RemoteWriteAnswer {
@@ -53,7 +71,14 @@ struct RemoteWriteAnswer {
 struct RemoteWriterOptions {
   std::chrono::milliseconds deadline{2000};
   std::size_t max_queued = 64;
-  std::size_t max_abandoned = 16;
+  // After a write of a uid missed the deadline, that uid's queued writes
+  // fail and its new ones are refused (EAGAIN) for this long, so its slow
+  // pages cost other users at most one deadline per period.
+  std::chrono::milliseconds penalty{10000};
+  std::size_t max_abandoned = 64;
+  std::size_t max_stuck_per_uid = 2;
+  // The helper's command: argv[0] is executed; the parent's pid is appended.
+  std::vector<std::string> helper_argv{"/proc/self/exe", remote_write_helper_flag};
 };
 
 class RemoteWriter {
@@ -65,20 +90,22 @@ class RemoteWriter {
   RemoteWriter(const RemoteWriter&) = delete;
   RemoteWriter& operator=(const RemoteWriter&) = delete;
 
-  void write(pid_t tid, std::uintptr_t address, std::vector<std::byte> bytes, Done done);
+  void write(pid_t tid, uid_t uid, std::uintptr_t address, std::vector<std::byte> bytes, Done done);
   pid_t helper_pid() const noexcept { return helper_pid_.load(std::memory_order_acquire); }
+  bool is_helper(pid_t pid) noexcept;
   void stop();
 
  private:
   struct Job {
     pid_t tid;
+    uid_t uid;
     std::uintptr_t address;
     std::vector<std::byte> bytes;
     Done done;
   };
   void start_next();                 // needs mu_
   bool spawn();                      // needs mu_
-  void abandon_helper();             // needs mu_
+  void abandon_helper(uid_t uid);    // needs mu_
   void finish_front(int err);        // needs mu_
   void on_reply(std::uint64_t generation, const boost::system::error_code& ec, std::size_t n);
   void on_deadline(std::uint64_t generation, const boost::system::error_code& ec);
@@ -94,7 +121,14 @@ class RemoteWriter {
   std::atomic<pid_t> helper_pid_{0};
   boost::asio::posix::stream_descriptor socket_;
   boost::asio::steady_timer deadline_;
-  std::vector<pid_t> abandoned_;
+  struct Abandoned {
+    pid_t pid;
+    uid_t uid;
+  };
+  std::vector<Abandoned> abandoned_;
+  std::atomic<std::size_t> abandoned_count_{0};  // abandoned_.size(), readable without mu_
+  std::unordered_map<uid_t, std::chrono::steady_clock::time_point> missed_at_;  // last deadline missed
+  std::unordered_set<uid_t> refused_uids_;  // logged once while their helpers are stuck
   RemoteWriteAnswer answer_{};
 };
 

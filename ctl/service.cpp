@@ -186,10 +186,12 @@ Outcome<void> Group::send(std::string_view data) const {
 Outcome<std::optional<std::string>> Group::receive(int timeout_ms) const {
   std::string buf(kMaxMessage, '\0');
   const auto deadline = Clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
-  for (;;) {
+  for (bool poll_error = false;;) {
     ssize_t r = read(fd_.get(), buf.data(), buf.size());
     if (r > 0) return buf.substr(0, static_cast<std::size_t>(r));
     if (r < 0) return fail(service_->describe(errno, fmt::format("reading group {}", n_)));
+    if (poll_error)  // and the read did not say why
+      return fail(fmt::format("waiting on group {}: poll reported an error on the device", n_));
     // Empty. Wait for POLLIN (another reader may still take the message first).
     int wait = -1;
     if (timeout_ms >= 0) {
@@ -201,8 +203,8 @@ Outcome<std::optional<std::string>> Group::receive(int timeout_ms) const {
     int ready = poll(&pfd, 1, wait);
     if (ready < 0 && errno != EINTR)
       return fail(service_->describe(errno, fmt::format("waiting on group {}", n_)));
-    if (ready > 0 && (pfd.revents & (POLLERR | POLLNVAL)))
-      return fail(fmt::format("waiting on group {}: poll reported an error on the device", n_));
+    // An error (the daemon gone): the next read says which.
+    poll_error = ready > 0 && (pfd.revents & (POLLERR | POLLHUP | POLLNVAL));
   }
 }
 

@@ -6,7 +6,7 @@
  *
  *   fsync-static-client [--dev-dir DIR] [--descriptor N] [--require-supervisor]
  *
- * Installs group N (default 65), sets a 60000 ms send delay, then twice:
+ * Installs group N (default 60), sets a 60000 ms send delay, then twice:
  * writes a message, checks that nothing is readable yet, calls fsync() (the
  * second time fdatasync()), which must return 0, and read() must return the
  * message at once.  Then fsync() and fdatasync() on a regular file must still
@@ -114,7 +114,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = getenv("SYNCHMESS_DEV_DIR");
-	unsigned descriptor = 65, delay;
+	unsigned descriptor = 60, delay;
 	char path[300], buf[2048];
 	struct group_t group;
 	int c, master, fd, waited = 0, require_supervisor = 0, filters, bad;

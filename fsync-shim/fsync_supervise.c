@@ -4,9 +4,12 @@
  * even where the preload shim cannot reach: statically linked programs
  * (which ignore LD_PRELOAD) and raw syscall(SYS_fsync, ...) calls.
  *
- *   synchmess-fsync-supervise [--auto | --always] [--] PROGRAM [ARG...]
+ *   synchmess-fsync-supervise [--auto | --always] [--preload LIB] [--]
+ *                             PROGRAM [ARG...]
  *
- * Normally run by the synchmess-fsync wrapper, which also sets LD_PRELOAD.
+ * Normally run by the synchmess-fsync wrapper, with --preload naming the
+ * preload shim: it is put in front of LD_PRELOAD for PROGRAM only (this
+ * process does not load it).
  *
  * Contract:
  * - --auto (default): if PROGRAM (found through PATH like execvp; a "#!"
@@ -531,8 +534,24 @@ static int supervise(char **argv)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: synchmess-fsync-supervise [--auto | --always] [--] "
-		     "PROGRAM [ARG...]\n");
+	fprintf(out, "usage: synchmess-fsync-supervise [--auto | --always] "
+		     "[--preload LIB] [--] PROGRAM [ARG...]\n");
+}
+
+/* Puts lib in front of LD_PRELOAD (for the programs this process runs). */
+static int add_preload(const char *lib)
+{
+	const char *old = getenv("LD_PRELOAD");
+	size_t size = strlen(lib) + (old ? strlen(old) : 0) + 2;
+	char *value = malloc(size);
+	int rc;
+
+	if (!value)
+		return -1;
+	snprintf(value, size, "%s%s%s", lib, old && *old ? " " : "", old ? old : "");
+	rc = setenv("LD_PRELOAD", value, 1);
+	free(value);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -549,6 +568,11 @@ int main(int argc, char **argv)
 			always = 0;
 		} else if (strcmp(argv[i], "--always") == 0) {
 			always = 1;
+		} else if (strcmp(argv[i], "--preload") == 0 && i + 1 < argc) {
+			if (add_preload(argv[++i]) != 0) {
+				fprintf(stderr, ME ": LD_PRELOAD: %s\n", strerror(errno));
+				return 126;
+			}
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;

@@ -498,6 +498,7 @@ static int supervise(char **argv)
 			if (serve_one(listener, &bufs) != 0) {
 				fprintf(stderr, ME ": receiving a notification: %s; "
 					"fsync fails with ENOSYS from now on\n", strerror(errno));
+				close(listener); /* so that no call waits forever */
 				p[1].fd = -1;
 			}
 		} else if (p[1].revents) {

@@ -32,13 +32,13 @@
  *   EINVAL for a negative offset or pos + count overflow, else read/write.
  *   The *v variants ignore the offset the same way.
  *
- * Thread safety: the real functions are looked up once (pthread_once).  The
- * master's identity (major for CUSE, st_dev for FUSE) is cached in atomics;
- * it is looked up again only when a candidate fd does not match it, so a
- * daemon restarted with a new major or mount is picked up.  Other fds cost
- * one fstat per wrapped call (plus an fstatfs for regular files on an
- * anonymous-device filesystem such as tmpfs); nothing is shared between
- * calls but the caches.
+ * Thread safety: the real functions are looked up once (pthread_once).  Which
+ * fds are ours is synchmess_classify.h (shared with the seccomp supervisor):
+ * the master's identity is cached in atomics and looked up again only when a
+ * candidate fd does not match it, so a daemon restarted with a new major or
+ * mount is picked up.  Other fds cost one fstat per wrapped call (plus an
+ * fstatfs for regular files on an anonymous-device filesystem such as
+ * tmpfs); nothing is shared between calls but the caches.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -46,24 +46,18 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "synchmess_classify.h"
 #include "synchmess_interface.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
-#ifndef FUSE_SUPER_MAGIC
-#define FUSE_SUPER_MAGIC 0x65735546
-#endif
 #ifndef RWF_HIPRI
 #define RWF_HIPRI 0x00000001
 #endif
@@ -84,10 +78,6 @@ static struct {
 	pread_fn pread;
 	pwrite_fn pwrite;
 } real;
-
-/* major + 1 of a CUSE master, st_dev + 1 of a FUSE master; 0 = not known. */
-static atomic_uint cached_major_plus1;
-static atomic_ullong cached_fuse_dev_plus1;
 
 static void *next(const char *name)
 {
@@ -114,79 +104,13 @@ static void lookup_real(void)
 	(pthread_once(&lookup_once, lookup_real),                   \
 	 real.name ? real.name : (errno = ENOSYS, real.name))
 
-/* Stats the master into *st; 0 if it exists. */
-static int stat_master(struct stat *st)
-{
-	const char *dir = getenv("SYNCHMESS_DEV_DIR");
-	char path[4096];
-
-	if (!dir || !*dir)
-		dir = "/dev/synch";
-	if (snprintf(path, sizeof path, "%s/synchmess", dir) >= (int)sizeof path)
-		return -1;
-	return stat(path, st);
-}
-
-enum kind { NOT_OURS, CUSE_DEVICE, FUSE_FILE };
-
-static enum kind classify_cuse(const struct stat *st)
-{
-	unsigned want = major(st->st_rdev) + 1;
-	struct stat m;
-
-	if (atomic_load_explicit(&cached_major_plus1, memory_order_relaxed) == want)
-		return CUSE_DEVICE;
-	if (stat_master(&m) != 0 || !S_ISCHR(m.st_mode))
-		return NOT_OURS;
-	atomic_store_explicit(&cached_major_plus1, major(m.st_rdev) + 1,
-			      memory_order_relaxed);
-	return major(m.st_rdev) + 1 == want ? CUSE_DEVICE : NOT_OURS;
-}
-
-static enum kind classify_fuse(int fd, const struct stat *st)
-{
-	unsigned long long want = (unsigned long long)st->st_dev + 1;
-	struct statfs fs;
-	struct stat m;
-
-	if (atomic_load_explicit(&cached_fuse_dev_plus1, memory_order_relaxed) == want)
-		return FUSE_FILE;
-	/* FUSE mounts have anonymous devices (major 0); only a file on a FUSE
-	 * filesystem is worth a look at the master. */
-	if (major(st->st_dev) != 0 || fstatfs(fd, &fs) != 0 ||
-	    fs.f_type != FUSE_SUPER_MAGIC)
-		return NOT_OURS;
-	if (stat_master(&m) != 0 || !S_ISREG(m.st_mode))
-		return NOT_OURS;
-	atomic_store_explicit(&cached_fuse_dev_plus1,
-			      (unsigned long long)m.st_dev + 1, memory_order_relaxed);
-	return (unsigned long long)m.st_dev + 1 == want ? FUSE_FILE : NOT_OURS;
-}
-
-/* What fd is (see the contract).  Preserves errno. */
-static enum kind classify(int fd)
-{
-	int saved = errno;
-	enum kind k = NOT_OURS;
-	struct stat st;
-
-	if (fstat(fd, &st) == 0) {
-		if (S_ISCHR(st.st_mode))
-			k = classify_cuse(&st);
-		else if (S_ISREG(st.st_mode))
-			k = classify_fuse(fd, &st);
-	}
-	errno = saved;
-	return k;
-}
-
 /* ---- fsync ------------------------------------------------------------- */
 
 static int shim_sync(int fd, int data_only)
 {
 	sync_fn f;
 
-	if (classify(fd) == CUSE_DEVICE)
+	if (synchmess_classify(fd) == SYNCHMESS_CUSE_DEVICE)
 		return ioctl(fd, IOCTL_FLUSH_DELAYED_MESSAGES);
 	f = data_only ? REAL(fdatasync) : REAL(fsync);
 	return f ? f(fd) : -1;
@@ -305,7 +229,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
 	vec_fn f;
 
-	if (classify(fd) != NOT_OURS)
+	if (synchmess_classify(fd) != SYNCHMESS_NOT_OURS)
 		return module_rw(fd, iov, iovcnt, NULL, 0, DIR_READ);
 	f = REAL(readv);
 	return f ? f(fd, iov, iovcnt) : -1;
@@ -315,7 +239,7 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
 	vec_fn f;
 
-	if (classify(fd) != NOT_OURS)
+	if (synchmess_classify(fd) != SYNCHMESS_NOT_OURS)
 		return module_rw(fd, iov, iovcnt, NULL, 0, DIR_WRITE);
 	f = REAL(writev);
 	return f ? f(fd, iov, iovcnt) : -1;
@@ -325,7 +249,7 @@ EXPORT ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t pos)
 {
 	pvec_fn f;
 
-	if (pos >= 0 && classify(fd) != NOT_OURS)
+	if (pos >= 0 && synchmess_classify(fd) != SYNCHMESS_NOT_OURS)
 		return module_rw(fd, iov, iovcnt, &pos, 0, DIR_READ);
 	f = REAL(preadv);
 	return f ? f(fd, iov, iovcnt, pos) : -1;
@@ -335,7 +259,7 @@ EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t pos)
 {
 	pvec_fn f;
 
-	if (pos >= 0 && classify(fd) != NOT_OURS)
+	if (pos >= 0 && synchmess_classify(fd) != SYNCHMESS_NOT_OURS)
 		return module_rw(fd, iov, iovcnt, &pos, 0, DIR_WRITE);
 	f = REAL(pwritev);
 	return f ? f(fd, iov, iovcnt, pos) : -1;
@@ -348,7 +272,7 @@ EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t pos,
 {
 	pvec2_fn f;
 
-	if (pos >= -1 && classify(fd) != NOT_OURS)
+	if (pos >= -1 && synchmess_classify(fd) != SYNCHMESS_NOT_OURS)
 		return module_rw(fd, iov, iovcnt, pos == -1 ? NULL : &pos, flags,
 				 DIR_READ);
 	f = REAL(preadv2);
@@ -360,7 +284,7 @@ EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t pos,
 {
 	pvec2_fn f;
 
-	if (pos >= -1 && classify(fd) != NOT_OURS)
+	if (pos >= -1 && synchmess_classify(fd) != SYNCHMESS_NOT_OURS)
 		return module_rw(fd, iov, iovcnt, pos == -1 ? NULL : &pos, flags,
 				 DIR_WRITE);
 	f = REAL(pwritev2);
@@ -399,7 +323,7 @@ EXPORT ssize_t pread(int fd, void *buf, size_t count, off_t pos)
 {
 	pread_fn f;
 
-	if (pos >= 0 && classify(fd) != NOT_OURS)
+	if (pos >= 0 && synchmess_classify(fd) != SYNCHMESS_NOT_OURS)
 		return module_prw(fd, buf, count, pos, DIR_READ);
 	f = REAL(pread);
 	return f ? f(fd, buf, count, pos) : -1;
@@ -409,7 +333,7 @@ EXPORT ssize_t pwrite(int fd, const void *buf, size_t count, off_t pos)
 {
 	pwrite_fn f;
 
-	if (pos >= 0 && classify(fd) != NOT_OURS)
+	if (pos >= 0 && synchmess_classify(fd) != SYNCHMESS_NOT_OURS)
 		return module_prw(fd, (void *)buf, count, pos, DIR_WRITE);
 	f = REAL(pwrite);
 	return f ? f(fd, buf, count, pos) : -1;

@@ -175,6 +175,14 @@ if need fsync-shim "$VM_FSYNC_CLIENT" "$VM_FSYNC_SHIM" && alive fsync-shim; then
   step fsync-shim 120 env LD_PRELOAD="$VM_FSYNC_SHIM" "$VM_FSYNC_CLIENT" --dev-dir /dev/synch
 fi
 
+# (c2) a static client (LD_PRELOAD cannot reach it) under the synchmess-fsync
+# wrapper, which runs it under the seccomp supervisor: fsync must flush.
+if need fsync-static "$VM_FSYNC_WRAPPER" "$VM_FSYNC_SUPERVISE" "$VM_FSYNC_SHIM" \
+     "$VM_FSYNC_STATIC" && alive fsync-static; then
+  step fsync-static 120 "$VM_FSYNC_WRAPPER" "$VM_FSYNC_STATIC" --dev-dir /dev/synch \
+    --require-supervisor
+fi
+
 # (d) SIGTERM: exit 0 within 10 s, and the master node disappears.
 echo "---- sigterm: kill -TERM $daemon_pid"
 if alive sigterm; then

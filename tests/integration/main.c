@@ -73,6 +73,7 @@ static const struct sm_test all_tests[] = {
 	T("poll_wakes_on_flush", test_poll_wakes_on_flush, 1, 40),
 	T("hostile_map_group_file", test_hostile_map_group, 2, 60),
 	T("hostile_install_straddles_read_only", test_hostile_install_straddle, 2, 30),
+	T("hostile_install_never_faults_in", test_hostile_install_never_faults_in, 2, 60),
 	T("hostile_sleep_signal_awake_race", test_hostile_sleep_race, 1, 120),
 
 	T("params_default", test_params_default, 0, 10),
@@ -97,9 +98,6 @@ static const struct sm_test all_tests[] = {
 	T("stress_delayed_flush", test_stress_delayed_flush, 8, 180),
 	T("stress_full_groups", test_stress_full_groups, 4, 180),
 	T("stress_8x8_64_groups", test_stress, MAX_NUM_GROUPS, 240),
-	/* Last: a uid whose install missed the daemon's deadline gets EAGAIN
-	 * for its next installs for 10 s (fuse-fs/remote_writer.h). */
-	T("hostile_install_never_faults_in", test_hostile_install_never_faults_in, 2, 60),
 };
 
 static void usage(FILE *f)

@@ -109,9 +109,11 @@ void SessionPump::read_next() {
 void SessionPump::on_read(Buffer buf, const boost::system::error_code& ec, std::size_t n) {
   if (ec == boost::asio::error::operation_aborted) return;
   // ENOENT: the request was interrupted before we read it; EINTR: retry.
-  bool retry = ec.value() == ENOENT || ec.value() == EINTR || ec.value() == EAGAIN;
+  // Only errnos count: Asio's eof has the value of ENOENT in its own category.
+  const int os_err = ec.category() == boost::system::system_category() ? ec.value() : 0;
+  bool retry = os_err == ENOENT || os_err == EINTR || os_err == EAGAIN;
   if (ec && !retry) {
-    if (ec.value() != ENODEV && ec != boost::asio::error::eof)
+    if (os_err != ENODEV && ec != boost::asio::error::eof)
       log::warn("{}: session read failed: {}", name_, ec.message());
     closed();
     return;

@@ -13,7 +13,8 @@
 // request is read or processed after it returns (it waits for a thread
 // that is processing a request, so never call it from a request handler).
 // A read the kernel returns short, or fails with anything but a retry
-// error, ends the session (logged, on_closed).
+// error (EAGAIN, EINTR, ENOENT), ends the session (logged, on_closed); no
+// request is processed after that.
 // While requests keep arriving, the thread that processed one reads and
 // serves up to 8 more directly (non-blocking) before returning to the pool,
 // which saves a scheduler hop per request under load.

@@ -177,16 +177,22 @@ TEST_F(SessionPumpTest, ShortReadEndsTheSessionOnce) {
   EXPECT_EQ(seen, std::vector<unsigned>{1});  // nothing after the short read
 }
 
+// Both the asynchronous read (read ahead while the request is processed)
+// and the drain loop's direct read see the end.
 TEST_F(SessionPumpTest, EndOfFileEndsTheSessionOnce) {
-  make_pump();
-  ASSERT_TRUE(pump->start());
-  run_threads(2);
   ASSERT_TRUE(send(1));
   ::close(kernel_fd);
   kernel_fd = -1;
+  make_pump();
+  ASSERT_TRUE(pump->start());
+  run_threads(1);
   // The end may be seen before the request read ahead of it is processed.
   ASSERT_TRUE(wait([&] { return closed.load() > 0 && seen.size() == 1; }));
-  stop_all();
+  // Without stop(): every read outstanding sees the end too, then the
+  // io_context runs out of work.
+  guard.reset();
+  for (auto& t : pool) t.join();
+  pool.clear();
   EXPECT_EQ(closed.load(), 1);
   EXPECT_EQ(seen, std::vector<unsigned>{1});
 }
@@ -232,6 +238,54 @@ TEST_F(DirectReadFaults, RetryErrorsOnTheDirectReadAreRetried) {
   EXPECT_EQ(closed.load(), 0);
 }
 
+// stop() called while the first request (read by the asynchronous read)
+// is being processed: it returns only after that processing ended, and the
+// request read ahead of it is never processed.  The processing watches for
+// stop()'s return for 50 ms: a slow machine can only hide a broken stop(),
+// never fail a correct one.
+class StopWhileProcessing : public SessionPumpTest {
+ protected:
+  void processed(std::byte* data, std::size_t n) override {
+    if (stop_returned.load()) late++;
+    if (!entered.exchange(true)) {
+      cv.notify_all();
+      {
+        std::unique_lock lock(mu);
+        cv.wait_for(lock, std::chrono::seconds(10), [&] { return stop_called.load(); });
+      }
+      auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+      while (std::chrono::steady_clock::now() < until && !stop_returned.load()) std::this_thread::yield();
+      if (stop_returned.load()) overtaken = true;
+    }
+    SessionPumpTest::processed(data, n);
+  }
+  std::atomic<bool> entered{false};
+  std::atomic<bool> stop_called{false};
+  std::atomic<bool> stop_returned{false};
+  std::atomic<bool> overtaken{false};
+  std::atomic<int> late{0};
+};
+
+TEST_F(StopWhileProcessing, StopWaitsAndNothingIsProcessedAfter) {
+  for (unsigned i = 1; i <= 3; ++i) ASSERT_TRUE(send(i));
+  make_pump();
+  ASSERT_TRUE(pump->start());
+  run_threads(1);
+  ASSERT_TRUE(wait([&] { return entered.load(); }));
+  {
+    std::lock_guard lock(mu);
+    stop_called = true;
+  }
+  cv.notify_all();
+  pump->stop();
+  stop_returned = true;
+  stop_all();
+  EXPECT_FALSE(overtaken.load());
+  EXPECT_EQ(late.load(), 0);
+  EXPECT_EQ(seen, std::vector<unsigned>{1});
+  EXPECT_EQ(closed.load(), 0);
+}
+
 // stop() returns only when no thread processes a request, and no request
 // is processed after it returned, while requests keep arriving on two
 // io threads (both the asynchronous read and the drain loop are busy).
@@ -241,7 +295,8 @@ class StopUnderLoad : public SessionPumpTest {
     busy++;
     if (stop_returned.load()) late++;
     volatile unsigned sink = 0;
-    for (std::size_t i = 0; i < n; ++i) sink = sink + static_cast<unsigned>(data[i]);  // a little work
+    for (int k = 0; k < 50; ++k)  // some work, so that stop() often finds a thread busy
+      for (std::size_t i = 0; i < n; ++i) sink = sink + static_cast<unsigned>(data[i]);
     count++;
     busy--;
   }

@@ -6,7 +6,6 @@
 // TSan.
 #include "requests/group_requests.h"
 
-#include <fcntl.h>
 #include <poll.h>
 
 #include <atomic>
@@ -333,7 +332,6 @@ TEST_F(GroupRequestsTest, StressSleepAwakeInterrupt) {
   EXPECT_EQ(total, 2 * rounds);
   EXPECT_EQ(slept + intr, total);
   EXPECT_EQ(counted.load(), slept);
-  EXPECT_GT(intr, 0);
 }
 
 }  // namespace

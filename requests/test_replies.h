@@ -14,8 +14,6 @@
 // Thread safety: every member may be called from any thread.
 #pragma once
 
-#include <poll.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>

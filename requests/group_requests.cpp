@@ -11,8 +11,13 @@
 
 namespace synchmess {
 
-GroupRequests::GroupRequests(boost::asio::io_context& io, unsigned max_groups)
-    : io_(io), max_groups_(max_groups), pollers_(std::make_unique<std::atomic<Pollers*>[]>(max_groups + 1)) {
+constinit LibfusePollHandles libfuse_poll_handles;
+
+void LibfusePollHandles::notify(fuse_pollhandle* ph) noexcept { fuse_lowlevel_notify_poll(ph); }
+void LibfusePollHandles::destroy(fuse_pollhandle* ph) noexcept { fuse_pollhandle_destroy(ph); }
+
+GroupRequests::GroupRequests(boost::asio::io_context& io, unsigned max_groups, PollHandles& poll_handles)
+    : io_(io), max_groups_(max_groups), handles_(poll_handles), pollers_(std::make_unique<std::atomic<Pollers*>[]>(max_groups + 1)) {
   for (unsigned d = 0; d <= max_groups_; ++d) pollers_[d].store(nullptr, std::memory_order_relaxed);
 }
 
@@ -38,7 +43,7 @@ void GroupRequests::release(Group& g, Reply reply, const fuse_file_info& fi) {
       poll_handles_.fetch_sub(1, std::memory_order_seq_cst);
     }
   }
-  if (ph != nullptr) fuse_pollhandle_destroy(ph);
+  if (ph != nullptr) handles_.destroy(ph);
   reply.ok();
 }
 
@@ -114,7 +119,7 @@ void GroupRequests::sleep(Group& g, Reply reply) {
     std::lock_guard lock(sleepers_mu_);
     sleepers_[req] = call;
   }
-  fuse_req_interrupt_func(req, &GroupRequests::on_interrupt, this);
+  reply.on_interrupt(&GroupRequests::on_interrupt, this);
   Barrier::Ticket ticket = g.sleep([this, call, r = std::move(reply)](Result<void> res) mutable {
     {
       std::lock_guard lock(sleepers_mu_);
@@ -127,6 +132,7 @@ void GroupRequests::sleep(Group& g, Reply reply) {
     else
       r.fail(res.error());
   });
+  if (sleep_window_hook_) sleep_window_hook_();
   bool cancel = false;
   {
     std::lock_guard lock(sleepers_mu_);
@@ -172,7 +178,7 @@ void GroupRequests::poll(Group& g, Reply reply, const fuse_file_info& fi, fuse_p
   const unsigned writable = POLLOUT | POLLWRNORM;
   const unsigned readable = POLLIN | POLLRDNORM;
   if (g.readable() || ph == nullptr) {
-    if (ph != nullptr) fuse_pollhandle_destroy(ph);
+    if (ph != nullptr) handles_.destroy(ph);
     reply.poll(writable | (g.readable() ? readable : 0));
     return;
   }
@@ -188,7 +194,7 @@ void GroupRequests::poll(Group& g, Reply reply, const fuse_file_info& fi, fuse_p
       it->second = ph;
     }
   }
-  if (replaced != nullptr) fuse_pollhandle_destroy(replaced);
+  if (replaced != nullptr) handles_.destroy(replaced);
   // A message published between the check above and the registration
   // would have found no handle: look again now that the handle is visible.
   bool now = g.readable();
@@ -212,8 +218,8 @@ void GroupRequests::notify_pollers(unsigned descriptor) noexcept {
     poll_handles_.fetch_sub(static_cast<long>(handles.size()), std::memory_order_seq_cst);
   }
   for (auto [fh, ph] : handles) {
-    fuse_lowlevel_notify_poll(ph);
-    fuse_pollhandle_destroy(ph);
+    handles_.notify(ph);
+    handles_.destroy(ph);
   }
 }
 
@@ -227,7 +233,7 @@ void GroupRequests::shutdown() noexcept {
       handles.swap(p->by_file);
       poll_handles_.fetch_sub(static_cast<long>(handles.size()));
     }
-    for (auto [fh, ph] : handles) fuse_pollhandle_destroy(ph);
+    for (auto [fh, ph] : handles) handles_.destroy(ph);
   }
 }
 

@@ -20,6 +20,8 @@
 //    number of open files whatever the number of polls.
 // Sleepers: each SLEEP is tracked by an object of its own (SleepCall), never
 // by the fuse_req_t alone, whose address libfuse recycles once answered.
+// Poll handles are notified and destroyed through a PollHandles (libfuse's
+// by default; tests record), interrupts registered through the Reply.
 // Thread safety: every method may run on any pool thread at once.  The
 // interrupt callback only records and posts; the owner of the reply answers.
 #pragma once
@@ -27,6 +29,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -41,9 +44,29 @@
 
 namespace synchmess {
 
+// What GroupRequests does with the poll handles it keeps: each handle is
+// destroyed exactly once, and notified at most once before that.
+class PollHandles {
+ public:
+  virtual void notify(fuse_pollhandle* ph) noexcept = 0;   // fuse_lowlevel_notify_poll
+  virtual void destroy(fuse_pollhandle* ph) noexcept = 0;  // fuse_pollhandle_destroy
+
+ protected:
+  ~PollHandles() = default;
+};
+
+// The production PollHandles: libfuse.  Stateless; one object for the process.
+class LibfusePollHandles final : public PollHandles {
+ public:
+  void notify(fuse_pollhandle* ph) noexcept override;
+  void destroy(fuse_pollhandle* ph) noexcept override;
+};
+extern constinit LibfusePollHandles libfuse_poll_handles;
+
 class GroupRequests final : public GroupListener {
  public:
-  GroupRequests(boost::asio::io_context& io, unsigned max_groups);
+  GroupRequests(boost::asio::io_context& io, unsigned max_groups,
+                PollHandles& poll_handles = libfuse_poll_handles);
   ~GroupRequests();
   GroupRequests(const GroupRequests&) = delete;
   GroupRequests& operator=(const GroupRequests&) = delete;
@@ -62,6 +85,12 @@ class GroupRequests final : public GroupListener {
 
   // Poll handles held now, in all groups (for tests and statistics).
   std::size_t poll_handles() const noexcept { return static_cast<std::size_t>(poll_handles_.load()); }
+
+  // Tests only (set before any request): runs inside every SLEEP after
+  // Group::sleep returned and before the ticket is stored, the window the
+  // comments of sleep() are about, so a test can complete the sleeper and
+  // reuse its request id there.
+  void set_sleep_window_hook(std::function<void()> hook) { sleep_window_hook_ = std::move(hook); }
 
  private:
   // One SLEEP request.  Shared by the barrier's completion, the table of
@@ -85,6 +114,8 @@ class GroupRequests final : public GroupListener {
 
   boost::asio::io_context& io_;
   const unsigned max_groups_;
+  PollHandles& handles_;
+  std::function<void()> sleep_window_hook_;
   std::atomic<std::uint64_t> next_file_{1};
   // Sleepers by request: an entry lives from sleep() until the completion,
   // which erases it before it answers.  While libfuse runs an interrupt

@@ -26,7 +26,20 @@ constexpr int drain_limit = 8;
 
 SessionPump::SessionPump(boost::asio::io_context& io, fuse_session* session, std::string name,
                          std::function<void()> on_closed)
-    : session_(session), name_(std::move(name)), on_closed_(std::move(on_closed)), descriptor_(io) {}
+    : SessionPump(
+          io, fuse_session_fd(session), std::move(name),
+          [session](std::byte* data, std::size_t n) {
+            fuse_buf fb{};
+            fb.size = n;
+            fb.mem = data;
+            fuse_session_process_buf(session, &fb);
+          },
+          std::move(on_closed)) {}
+
+SessionPump::SessionPump(boost::asio::io_context& io, int fd, std::string name, Process process,
+                         std::function<void()> on_closed)
+    : fd_(fd), name_(std::move(name)), process_(std::move(process)), on_closed_(std::move(on_closed)),
+      descriptor_(io) {}
 
 SessionPump::~SessionPump() {
   stop();
@@ -34,9 +47,8 @@ SessionPump::~SessionPump() {
 }
 
 bool SessionPump::start() {
-  int fd = fuse_session_fd(session_);
   // The session keeps ownership of its fd: read through a duplicate.
-  int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  int dup = ::fcntl(fd_, F_DUPFD_CLOEXEC, 3);
   if (dup < 0) {
     log::error("{}: cannot duplicate the session fd: {}", name_, std::strerror(errno));
     return false;
@@ -73,9 +85,9 @@ void SessionPump::stop() {
     boost::system::error_code ec;
     if (descriptor_.is_open()) descriptor_.close(ec);
   }
-  // A thread in the drain loop finishes the request it read (handlers do
-  // not block, so this is short).
-  while (direct_readers_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+  // A thread processing a request finishes it (handlers do not block, so
+  // this is short).
+  while (busy_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
 }
 
 void SessionPump::read_next() {
@@ -98,9 +110,11 @@ void SessionPump::read_next() {
 void SessionPump::on_read(Buffer buf, const boost::system::error_code& ec, std::size_t n) {
   if (ec == boost::asio::error::operation_aborted) return;
   // ENOENT: the request was interrupted before we read it; EINTR: retry.
-  bool retry = ec.value() == ENOENT || ec.value() == EINTR || ec.value() == EAGAIN;
+  // Only errnos count: Asio's eof has the value of ENOENT in its own category.
+  const int os_err = ec.category() == boost::system::system_category() ? ec.value() : 0;
+  bool retry = os_err == ENOENT || os_err == EINTR || os_err == EAGAIN;
   if (ec && !retry) {
-    if (ec.value() != ENODEV && ec != boost::asio::error::eof)
+    if (os_err != ENODEV && ec != boost::asio::error::eof)
       log::warn("{}: session read failed: {}", name_, ec.message());
     closed();
     return;
@@ -112,23 +126,32 @@ void SessionPump::on_read(Buffer buf, const boost::system::error_code& ec, std::
   }
   {
     std::lock_guard lock(mu_);
+    if (closed_) {  // a direct read ended the session meanwhile
+      spare_.push_back(std::move(buf));
+      return;
+    }
     read_next();  // the next request may be served by another thread meanwhile
   }
-  if (!ec) process(buf.get(), n);
+  // Registered as busy before looking at the flag, so stop() either sees
+  // us and waits, or we see its flag and neither process nor read.
+  if (!ec) {
+    busy_.fetch_add(1, std::memory_order_seq_cst);
+    bool stopping = stopped_flag_.load(std::memory_order_seq_cst);
+    if (!stopping) process_(buf.get(), n);
+    busy_.fetch_sub(1, std::memory_order_seq_cst);
+  }
   // While requests keep coming, serve a few more on this thread before
   // going back to the io_context: saves a scheduler hop per request.
-  // Registered as a direct reader first, so stop() either sees us and
-  // waits, or we see its flag and read nothing.
   for (int i = 0; i < drain_limit; ++i) {
-    direct_readers_.fetch_add(1, std::memory_order_seq_cst);
+    busy_.fetch_add(1, std::memory_order_seq_cst);
     if (stopped_flag_.load(std::memory_order_seq_cst)) {
-      direct_readers_.fetch_sub(1, std::memory_order_seq_cst);
+      busy_.fetch_sub(1, std::memory_order_seq_cst);
       break;
     }
     ssize_t m = ::read(direct_fd_, buf.get(), buffer_size);
     int err = m < 0 ? errno : 0;
-    if (m >= static_cast<ssize_t>(request_header_size)) process(buf.get(), static_cast<std::size_t>(m));
-    direct_readers_.fetch_sub(1, std::memory_order_seq_cst);
+    if (m >= static_cast<ssize_t>(request_header_size)) process_(buf.get(), static_cast<std::size_t>(m));
+    busy_.fetch_sub(1, std::memory_order_seq_cst);
     if (m >= static_cast<ssize_t>(request_header_size)) continue;
     if (err == ENOENT || err == EINTR) continue;  // an interrupted request; retry
     if (err == EAGAIN) break;                     // nothing more now: the async read waits
@@ -145,13 +168,6 @@ void SessionPump::on_read(Buffer buf, const boost::system::error_code& ec, std::
   }
   std::lock_guard lock(mu_);
   spare_.push_back(std::move(buf));
-}
-
-void SessionPump::process(std::byte* data, std::size_t n) {
-  fuse_buf fb{};
-  fb.size = n;
-  fb.mem = data;
-  fuse_session_process_buf(session_, &fb);
 }
 
 void SessionPump::closed() {

@@ -10,14 +10,19 @@
 // that arrived while no read was outstanding is never left waiting for the
 // next one.  When the kernel ends the session (device gone, unmounted,
 // connection aborted) on_closed runs once.  stop() cancels the read; no
-// request is read after it returns (it waits for a thread that is serving
-// a request it read directly, so never call it from a request handler).
+// request is read or processed after it returns (it waits for a thread
+// that is processing a request, so never call it from a request handler).
 // A read the kernel returns short, or fails with anything but a retry
-// error, ends the session (logged, on_closed).
+// error (EAGAIN, EINTR, ENOENT), ends the session (logged, on_closed); no
+// request is processed after that.
 // While requests keep arriving, the thread that processed one reads and
 // serves up to 8 more directly (non-blocking) before returning to the pool,
 // which saves a scheduler hop per request under load.
 // Memory: one receive buffer per request being read or processed, reused.
+// The seam: the pump reads any fd that delivers one request per read and
+// hands each request to a `process` callback; the fuse_session constructor
+// uses the session's fd and fuse_session_process_buf (tests use a
+// SOCK_SEQPACKET socketpair and their own callback).
 // Thread safety: start/stop from any thread.  Destroy the pump only after
 // stop() and after the io_context stopped.
 #pragma once
@@ -43,7 +48,14 @@ inline constexpr unsigned session_max_write = 128 * 1024;
 
 class SessionPump {
  public:
+  // Handles one request: data[0, n), n >= the request header's size.
+  using Process = std::function<void(std::byte* data, std::size_t n)>;
+
+  // Serves a mounted session (its fd exists).
   SessionPump(boost::asio::io_context& io, fuse_session* session, std::string name,
+              std::function<void()> on_closed);
+  // Serves `fd`, which stays the caller's (the pump reads duplicates).
+  SessionPump(boost::asio::io_context& io, int fd, std::string name, Process process,
               std::function<void()> on_closed);
   ~SessionPump();
   SessionPump(const SessionPump&) = delete;
@@ -58,16 +70,16 @@ class SessionPump {
   void read_next();  // needs mu_
   void on_read(Buffer buf, const boost::system::error_code& ec, std::size_t n);
   void closed();
-  void process(std::byte* data, std::size_t n);
 
-  fuse_session* const session_;
+  const int fd_;
   const std::string name_;
+  const Process process_;
   std::function<void()> on_closed_;
   std::mutex mu_;  // guards descriptor_, stopped_, closed_, spare_
   boost::asio::posix::stream_descriptor descriptor_;
   bool stopped_ = false;
   std::atomic<bool> stopped_flag_{false};  // stopped_, readable without mu_
-  std::atomic<int> direct_readers_{0};     // threads in the drain loop's read+process
+  std::atomic<int> busy_{0};  // threads reading directly or processing
   int direct_fd_ = -1;  // non-blocking; closed only by the destructor
   bool closed_ = false;
   std::vector<Buffer> spare_;

@@ -162,15 +162,15 @@ TEST_F(MasterRequestsTest, SetParamsKeepsZeroFieldsAndChecksRanges) {
   EXPECT_TRUE(answered(1, Kind::ioctl, 0));
   EXPECT_EQ(limits.max_message_size.load(), Limits::default_max_message_size);
   EXPECT_EQ(limits.max_storage_size.load(), 5000u);
-  set_params(2, 0, {largest_message_size + 1, 0});
+  set_params(2, 0, {Limits::largest_max_message_size + 1, 0});
   EXPECT_TRUE(answered(2, Kind::error, EINVAL));
-  set_params(3, 0, {0, (1ull << 40) + 1});
+  set_params(3, 0, {0, Limits::largest_max_storage_size + 1});
   EXPECT_TRUE(answered(3, Kind::error, EINVAL));
   EXPECT_EQ(limits.max_message_size.load(), Limits::default_max_message_size);
   EXPECT_EQ(limits.max_storage_size.load(), 5000u);
-  set_params(4, 0, {largest_message_size, 1ull << 40});
+  set_params(4, 0, {Limits::largest_max_message_size, Limits::largest_max_storage_size});
   EXPECT_TRUE(answered(4, Kind::ioctl, 0));
-  EXPECT_EQ(limits.max_message_size.load(), largest_message_size);
+  EXPECT_EQ(limits.max_message_size.load(), Limits::largest_max_message_size);
 
   fuse_ctx root{};
   replies.set_context(root);
@@ -188,11 +188,11 @@ TEST_F(MasterRequestsTest, GroupIoctlsFailEperm) {
 
 TEST(CheckLimits, Bounds) {
   EXPECT_TRUE(check_limits(1, 1));
-  EXPECT_TRUE(check_limits(largest_message_size, std::size_t{1} << 40));
+  EXPECT_TRUE(check_limits(Limits::largest_max_message_size, Limits::largest_max_storage_size));
   EXPECT_EQ(check_limits(0, 1).error(), Errc::invalid_argument);
-  EXPECT_EQ(check_limits(largest_message_size + 1, 1).error(), Errc::invalid_argument);
+  EXPECT_EQ(check_limits(Limits::largest_max_message_size + 1, 1).error(), Errc::invalid_argument);
   EXPECT_EQ(check_limits(1, 0).error(), Errc::invalid_argument);
-  EXPECT_EQ(check_limits(1, (std::size_t{1} << 40) + 1).error(), Errc::invalid_argument);
+  EXPECT_EQ(check_limits(1, (Limits::largest_max_storage_size) + 1).error(), Errc::invalid_argument);
 }
 
 }  // namespace

@@ -5,8 +5,10 @@
 // rest are counted, and the next line that passes says how many were
 // dropped, so no client can flood the log.
 // Thread safety: each call writes one line with a single write, so lines
-// from different threads never interleave.  A failed write (a full or
-// closed pipe) is ignored: logging never takes the daemon down.
+// from different threads never interleave.  A failed write (a closed pipe,
+// a full journald socket: sockets are written without waiting) is
+// ignored: logging never takes the daemon down.  A full pipe or terminal
+// still blocks the thread that logs.
 #pragma once
 
 #include <string_view>

@@ -22,17 +22,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-static int failures;
-
-#define EXPECT(cond, ...)                                            \
-	do {                                                         \
-		if (!(cond)) {                                       \
-			printf("FAIL %s:%d: ", __func__, __LINE__); \
-			printf(__VA_ARGS__);                         \
-			printf("\n");                                \
-			failures++;                                  \
-		}                                                    \
-	} while (0)
+#include "test_expect.h"
 
 /* fsync (or fdatasync) through the shim and through the raw syscall must
  * agree on result and errno. */

@@ -35,21 +35,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-static int failures;
+#include "test_expect.h"
 
 /* Over UIO_MAXIOV, and negative: volatile, so the compiler does not object
  * to the calls that must fail on them. */
 static volatile int too_many = 1025, negative = -1;
 
-#define EXPECT(cond, ...)                                            \
-	do {                                                         \
-		if (!(cond)) {                                       \
-			printf("FAIL %s:%d: ", __func__, __LINE__); \
-			printf(__VA_ARGS__);                         \
-			printf("\n");                                \
-			failures++;                                  \
-		}                                                    \
-	} while (0)
 
 /* ---- the fake module behind fake_fd -------------------------------------- */
 

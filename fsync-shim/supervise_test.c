@@ -38,17 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures;
-
-#define EXPECT(cond, ...)                                            \
-	do {                                                         \
-		if (!(cond)) {                                       \
-			printf("FAIL %s:%d: ", __func__, __LINE__); \
-			printf(__VA_ARGS__);                         \
-			printf("\n");                                \
-			failures++;                                  \
-		}                                                    \
-	} while (0)
+#include "test_expect.h"
 
 /* The number of seccomp filters on this process, or -1. */
 static int seccomp_filters(void)

@@ -11,6 +11,7 @@ Barrier::Ticket Barrier::sleep(Handler h) {
     if (!stopped_) {
       Ticket t = next_ticket_++;
       sleepers_.push_back({t, std::move(h)});
+      count_.store(sleepers_.size(), std::memory_order_relaxed);
       return t;
     }
   }
@@ -23,6 +24,7 @@ unsigned Barrier::awake() {
   {
     std::lock_guard lock(mu_);
     woken.swap(sleepers_);
+    count_.store(0, std::memory_order_relaxed);
   }
   for (auto& s : woken) s.handler(Result<void>{});
   return static_cast<unsigned>(woken.size());
@@ -37,6 +39,7 @@ bool Barrier::cancel(Ticket t, Errc why) {
     if (it == sleepers_.end()) return false;
     h = std::move(it->handler);
     sleepers_.erase(it);
+    count_.store(sleepers_.size(), std::memory_order_relaxed);
   }
   h(fail(why));
   return true;
@@ -48,13 +51,9 @@ void Barrier::shutdown() {
     std::lock_guard lock(mu_);
     stopped_ = true;
     cancelled.swap(sleepers_);
+    count_.store(0, std::memory_order_relaxed);
   }
   for (auto& s : cancelled) s.handler(fail(Errc::interrupted));
-}
-
-std::size_t Barrier::sleepers() const {
-  std::lock_guard lock(mu_);
-  return sleepers_.size();
 }
 
 }  // namespace synchmess

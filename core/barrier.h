@@ -15,6 +15,8 @@
 // may reply to clients or call back into the barrier.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -34,8 +36,8 @@ class Barrier {
   bool cancel(Ticket t, Errc why);
   void shutdown();
 
-  // Sleepers registered now (a hint under concurrency).
-  std::size_t sleepers() const;
+  // Sleepers registered now (a hint under concurrency); takes no lock.
+  std::size_t sleepers() const noexcept { return count_.load(std::memory_order_relaxed); }
 
  private:
   struct Sleeper {
@@ -44,6 +46,7 @@ class Barrier {
   };
   mutable std::mutex mu_;
   std::vector<Sleeper> sleepers_;  // in sleep() order
+  std::atomic<std::size_t> count_{0};  // sleepers_.size(), stored under mu_
   Ticket next_ticket_ = 1;
   bool stopped_ = false;
 };

@@ -39,11 +39,19 @@ Result<std::size_t> Group::send(std::span<const std::byte> bytes) {
     release(storage_charge(bytes.size()));
     return fail(Errc::out_of_memory);
   }
+  // Counted before the message becomes visible, so that a reader or the
+  // delay line never lowers a counter before it was raised.
+  counters_.sent();
   if (delays_.delay_ms() != 0) {
+    counters_.delaying(bytes.size());
     m = delays_.defer(std::move(m));
     if (!m) return bytes.size();
+    counters_.not_delayed(bytes.size());  // the delay became 0 meanwhile
   }
+  counters_.queueing(bytes.size());
   if (MessagePtr back = queue_.push(std::move(m))) {
+    counters_.not_queued(back->size());
+    counters_.unsent();
     release(storage_charge(back->size()));
     return fail(Errc::out_of_memory);
   }
@@ -53,8 +61,32 @@ Result<std::size_t> Group::send(std::span<const std::byte> bytes) {
 
 MessagePtr Group::receive() noexcept {
   MessagePtr m = queue_.pop();
-  if (m) release(storage_charge(m->size()));
+  if (m) {
+    counters_.received(m->size());
+    release(storage_charge(m->size()));
+  }
   return m;
+}
+
+std::size_t Group::revoke_delayed() {
+  std::size_t n = delays_.revoke();
+  counters_.revoked(n);
+  return n;
+}
+
+std::size_t Group::flush_delayed() {
+  std::size_t n = delays_.flush();
+  counters_.flushed(n);
+  return n;
+}
+
+GroupStats Group::stats() const noexcept {
+  GroupStats s = counters_.snapshot();
+  s.queued_messages = queue_.size();
+  s.stored_bytes = stored_bytes();
+  s.send_delay_ms = delays_.delay_ms();
+  s.sleepers = barrier_.sleepers();
+  return s;
 }
 
 std::size_t Group::receive_into(std::span<std::byte> out) noexcept {
@@ -65,13 +97,25 @@ std::size_t Group::receive_into(std::span<std::byte> out) noexcept {
   return n;
 }
 
-MessagePtr Group::publish(MessagePtr m) noexcept { return queue_.push(std::move(m)); }
+MessagePtr Group::publish(MessagePtr m) noexcept {
+  const std::size_t n = m->size();
+  counters_.queueing(n);
+  if (MessagePtr back = queue_.push(std::move(m))) {
+    counters_.not_queued(n);
+    return back;
+  }
+  counters_.undelayed(n);
+  return nullptr;
+}
 
 void Group::published() noexcept {
   if (listener_ != nullptr) listener_->on_readable(*this);
 }
 
-void Group::discarded(std::size_t bytes) noexcept { release(storage_charge(bytes)); }
+void Group::discarded(std::size_t bytes) noexcept {
+  counters_.undelayed(bytes);
+  release(storage_charge(bytes));
+}
 
 void Group::shutdown() {
   barrier_.shutdown();

@@ -15,8 +15,10 @@
 //  - set_send_delay / revoke_delayed / flush_delayed: delay_line.h.
 //  - sleep / awake / cancel_sleep: barrier.h.
 //  - After every publication the listener (if any) is told, outside locks.
+//  - stats(): the group's counters (group_counters.h); opened()/closed()
+//    count the open files of its device, told by the request layer.
 // Thread safety: every member may be called from any thread; send and
-// receive of immediate messages take no lock.
+// receive of immediate messages take no lock, and neither does stats().
 #pragma once
 
 #include <atomic>
@@ -28,6 +30,7 @@
 #include "core/barrier.h"
 #include "core/delay_line.h"
 #include "core/errc.h"
+#include "core/group_counters.h"
 #include "core/size_limits.h"
 #include "core/message.h"
 #include "core/message_queue.h"
@@ -69,8 +72,8 @@ class Group final : private DelaySink {
 
   Result<void> set_send_delay(unsigned ms) { return delays_.set_delay(ms); }
   unsigned send_delay() const noexcept { return delays_.delay_ms(); }
-  std::size_t revoke_delayed() { return delays_.revoke(); }
-  std::size_t flush_delayed() { return delays_.flush(); }
+  std::size_t revoke_delayed();
+  std::size_t flush_delayed();
   std::size_t delayed() const { return delays_.pending(); }
 
   Barrier::Ticket sleep(Barrier::Handler h) { return barrier_.sleep(std::move(h)); }
@@ -80,6 +83,10 @@ class Group final : private DelaySink {
   // Storage charged for readable plus delayed messages (storage_charge of
   // each message's length).
   std::size_t stored_bytes() const noexcept { return stored_.load(std::memory_order_acquire); }
+
+  GroupStats stats() const noexcept;
+  void opened() noexcept { counters_.opened(); }
+  void closed() noexcept { counters_.closed(); }
 
   // Cancels sleepers (EINTR) and timers, destroys delayed messages.
   void shutdown();
@@ -95,6 +102,7 @@ class Group final : private DelaySink {
   const Limits& limits_;
   GroupListener* const listener_;
   std::atomic<std::size_t> stored_{0};
+  GroupCounters counters_;
   MessageQueue queue_;
   DelayLine delays_;
   Barrier barrier_;

@@ -1,6 +1,7 @@
 #include "core/ioctl_codec.h"
 
 #include "synchmess_interface.h"
+#include "synchmess_stats.h"
 
 namespace synchmess {
 
@@ -12,6 +13,10 @@ IoctlSpec decode_ioctl(std::uint32_t cmd) noexcept {
       return {IoctlOp::get_params, 0, sizeof(synchmess_params)};
     case static_cast<std::uint32_t>(IOCTL_SET_PARAMS):
       return {IoctlOp::set_params, sizeof(synchmess_params), 0};
+    case static_cast<std::uint32_t>(IOCTL_GET_STATS):
+      return {IoctlOp::get_stats, 0, sizeof(synchmess_stats)};
+    case static_cast<std::uint32_t>(IOCTL_GET_GROUP_STATS):
+      return {IoctlOp::get_group_stats, sizeof(synchmess_group_stats), sizeof(synchmess_group_stats)};
     case static_cast<std::uint32_t>(IOCTL_SLEEP):
       return {IoctlOp::sleep, 0, 0};
     case static_cast<std::uint32_t>(IOCTL_AWAKE):

@@ -17,6 +17,8 @@ enum class IoctlOp {
   install_group,  // master
   get_params,     // master
   set_params,     // master
+  get_stats,      // master (synchmess_stats.h)
+  get_group_stats,// master (synchmess_stats.h)
   sleep,          // group
   awake,          // group
   set_send_delay, // group

@@ -20,6 +20,18 @@ TEST(IoctlCodec, OriginalNumbersCarryTheRealSizes) {
   EXPECT_EQ(decode_ioctl(0x4010D308u).op, IoctlOp::set_params);
 }
 
+TEST(IoctlCodec, StatisticsMoveTheirWholeStruct) {
+  auto daemon = decode_ioctl(0x8040D309u);  // _IOR(0xD3, 9, 64 bytes)
+  EXPECT_EQ(daemon.op, IoctlOp::get_stats);
+  EXPECT_EQ(daemon.in_size, 0u);
+  EXPECT_EQ(daemon.out_size, 64u);
+  auto group = decode_ioctl(0xC080D30Au);  // _IOWR(0xD3, 10, 128 bytes)
+  EXPECT_EQ(group.op, IoctlOp::get_group_stats);
+  EXPECT_EQ(group.in_size, 128u);
+  EXPECT_EQ(group.out_size, 128u);
+  EXPECT_EQ(decode_ioctl(0x8080D309u).op, IoctlOp::unknown);  // number 9 with another size
+}
+
 TEST(IoctlCodec, UnknownNumbers) {
   EXPECT_EQ(decode_ioctl(0x0000D363u).op, IoctlOp::unknown);  // _IO(0xD3, 99)
   EXPECT_EQ(decode_ioctl(0x5401u).op, IoctlOp::unknown);      // TCGETS

@@ -31,12 +31,19 @@ Result<Registry::Installed> Registry::install(unsigned descriptor) {
   Group* g = group.get();
   owned_.push_back(std::move(group));
   slots_[descriptor - 1].store(g, std::memory_order_release);
+  installed_.fetch_add(1, std::memory_order_relaxed);
   return Installed{g, true};
 }
 
 Group* Registry::find(unsigned descriptor) const noexcept {
   if (descriptor < 1 || descriptor > max_groups_) return nullptr;
   return slots_[descriptor - 1].load(std::memory_order_acquire);
+}
+
+Group* Registry::find_from(unsigned descriptor) const noexcept {
+  for (unsigned d = std::max(descriptor, 1u); d <= max_groups_; ++d)
+    if (Group* g = slots_[d - 1].load(std::memory_order_acquire)) return g;
+  return nullptr;
 }
 
 std::size_t Registry::stored_bytes() const noexcept {

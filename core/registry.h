@@ -5,6 +5,9 @@
 //    way (idempotent); Errc::bad_descriptor unless 1 <= d <= max_groups;
 //    Errc::shutting_down after shutdown().
 //  - find(d) returns the installed group d or nullptr; it takes no lock.
+//  - installed() counts the groups installed; find_from(d) returns the
+//    installed group with the lowest descriptor >= d, or nullptr (a scan
+//    of at most max_groups slots); neither takes a lock.
 //  - A group, once installed, lives until the registry is destroyed.
 //  - shutdown() shuts every group down (sleepers get Errc::interrupted,
 //    delayed messages are destroyed, timers stop).
@@ -51,6 +54,8 @@ class Registry {
 
   Result<Installed> install(unsigned descriptor);
   Group* find(unsigned descriptor) const noexcept;
+  Group* find_from(unsigned descriptor) const noexcept;
+  unsigned installed() const noexcept { return installed_.load(std::memory_order_relaxed); }
   // Whether install(descriptor) would accept the number (1..max_groups).
   bool accepts(unsigned descriptor) const noexcept { return descriptor >= 1 && descriptor <= max_groups_; }
   unsigned max_groups() const noexcept { return max_groups_; }
@@ -65,6 +70,7 @@ class Registry {
   const unsigned max_groups_;
   // slots_[d - 1]: published with release once the group is built.
   std::unique_ptr<std::atomic<Group*>[]> slots_;
+  std::atomic<unsigned> installed_{0};
   std::mutex install_mu_;  // serialises creation only, never lookups
   std::vector<std::unique_ptr<Group>> owned_;
   bool stopped_ = false;

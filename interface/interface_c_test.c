@@ -1,6 +1,7 @@
 /* Compiles the ABI header as plain C and checks it against the original
  * module's values (docs/abi.md).  A mismatch fails the build. */
 #include "synchmess_interface.h"
+#include "synchmess_stats.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -22,6 +23,19 @@ _Static_assert(sizeof(((struct group_t *)0)->device_path) == 256, "path 256");
 _Static_assert(sizeof(struct synchmess_params) == 16, "params 16 bytes");
 _Static_assert(IOCTL_GET_PARAMS == 0x8010D307, "GET_PARAMS (extension)");
 _Static_assert(IOCTL_SET_PARAMS == 0x4010D308, "SET_PARAMS (extension)");
+/* synchmess_stats.h: fixed sizes within the number's 14-bit size field,
+ * 8-byte fields at multiples of 8 (the same layout on 32-bit callers). */
+_Static_assert(sizeof(struct synchmess_stats) == 64, "stats 64 bytes");
+_Static_assert(offsetof(struct synchmess_stats, uptime_ms) == 8, "uptime at 8");
+_Static_assert(offsetof(struct synchmess_stats, max_groups) == 32, "max_groups at 32");
+_Static_assert(offsetof(struct synchmess_stats, groups) == 36, "groups at 36");
+_Static_assert(IOCTL_GET_STATS == 0x8040D309, "GET_STATS (extension)");
+_Static_assert(sizeof(struct synchmess_group_stats) == 128, "group stats 128 bytes");
+_Static_assert(offsetof(struct synchmess_group_stats, flags) == 4, "flags at 4");
+_Static_assert(offsetof(struct synchmess_group_stats, queued_messages) == 24, "queued at 24");
+_Static_assert(offsetof(struct synchmess_group_stats, flushed) == 88, "flushed at 88");
+_Static_assert(offsetof(struct synchmess_group_stats, reserved) == 96, "reserved at 96");
+_Static_assert(IOCTL_GET_GROUP_STATS == 0xC080D30A, "GET_GROUP_STATS (extension)");
 
 int main(void)
 {
@@ -29,6 +43,7 @@ int main(void)
 	int bad = 0;
 	bad |= IOCTL_INSTALL_GROUP != 0xC008D301;
 	bad |= sizeof(struct group_t) != 260;
+	bad |= sizeof(struct synchmess_group_stats) != 128;
 	printf("interface: %s\n", bad ? "MISMATCH" : "ok");
 	return bad;
 }

@@ -77,7 +77,8 @@ void op_ioctl(fuse_req_t req, int cmd, void* arg, fuse_file_info*, unsigned, con
               size_t in_size, size_t out_size) {
   IoctlSpec spec = decode_ioctl(static_cast<std::uint32_t>(cmd));
   bool master_op = spec.op == IoctlOp::install_group || spec.op == IoctlOp::get_params ||
-                   spec.op == IoctlOp::set_params;
+                   spec.op == IoctlOp::set_params || spec.op == IoctlOp::get_stats ||
+                   spec.op == IoctlOp::get_group_stats;
   if (!master_op) {
     Reply(req).fail(Errc::unknown_request);
     return;

@@ -26,7 +26,8 @@ GroupRequests::~GroupRequests() {
   for (unsigned d = 0; d <= max_groups_; ++d) delete pollers_[d].load();
 }
 
-void GroupRequests::open(Group&, Reply reply, fuse_file_info& fi) {
+void GroupRequests::open(Group& g, Reply reply, fuse_file_info& fi) {
+  g.opened();  // before the answer, so that its release cannot come first
   fi.fh = next_file_.fetch_add(1, std::memory_order_relaxed);
   fi.direct_io = 1;
   fi.nonseekable = 1;
@@ -44,6 +45,7 @@ void GroupRequests::release(Group& g, Reply reply, const fuse_file_info& fi) {
     }
   }
   if (ph != nullptr) handles_.destroy(ph);
+  g.closed();
   reply.ok();
 }
 

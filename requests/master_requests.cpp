@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "requests/log.h"
+#include "requests/stats_requests.h"
 #include "synchmess_interface.h"
 
 namespace synchmess {
@@ -75,6 +76,21 @@ void MasterRequests::ioctl(Reply reply, IoctlSpec spec, std::span<const std::byt
       limits_.max_storage_size.store(store);
       log::info("parameters set: max_message_size={} max_storage_size={}", msg, store);
       reply.ioctl(0);
+      return;
+    }
+    case IoctlOp::get_stats: {
+      auto up = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
+      synchmess_stats st = daemon_stats(registry_, limits_, transport_.name(), up);
+      reply.ioctl(0, std::as_bytes(std::span(&st, 1)));
+      return;
+    }
+    case IoctlOp::get_group_stats: {
+      auto st = group_stats(registry_, in);
+      if (!st) {
+        reply.fail(st.error());
+        return;
+      }
+      reply.ioctl(0, std::as_bytes(std::span(&*st, 1)));
       return;
     }
     default:  // install is routed by the transport; the rest is for groups

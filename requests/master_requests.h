@@ -8,10 +8,13 @@
 //    path; the transport then writes the path back and replies.
 //  - get_params / set_params: the extension ioctls; set is for root only
 //    (EPERM), zero fields are kept, and values out of range fail EINVAL.
+//  - get_stats / get_group_stats: the statistics (stats_requests.h); any
+//    caller; uptime counts from this object's construction.
 //  - any other ioctl: EPERM.
 // Thread safety: every method may run on any pool thread at once.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <span>
 #include <string>
@@ -40,6 +43,7 @@ class MasterRequests {
   Registry& registry_;
   Limits& limits_;
   Transport& transport_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 // Validates a new limit pair; Errc::invalid_argument when out of range

@@ -1,24 +1,31 @@
 // main.cpp - synchmessctl: drive a running synchmess service from the shell.
 // One CLI11 subcommand per operation (install, send, recv, delay, revoke,
-// flush, sleep, awake, groups, params); service.h does the device work.
+// flush, sleep, awake, groups, params, stats); service.h does the device
+// work, stats_view.h formats the statistics.
 //
 // Exit status: 0 when the operation succeeded, 1 when it failed (one line
 // on stderr says why), 2 for a bad command line.
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <charconv>
 #include <climits>
+#include <cmath>
+#include <ctime>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "service.h"
+#include "stats_view.h"
 
 namespace synchmess::ctl {
 namespace {
@@ -32,7 +39,19 @@ struct Args {
   unsigned delay_ms = 0;
   std::string wait;  // "" with --wait alone: forever
   unsigned long long max_message_size = 0, max_storage_size = 0;
+  bool json = false;
+  std::string watch = "1";  // seconds, checked by CLI11
 };
+
+// --watch's S: seconds, a decimal number in 0.1..86400.
+constexpr double kMinWatch = 0.1, kMaxWatch = 86400;
+std::optional<double> watch_seconds(const std::string& v) {
+  double s = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), s);
+  if (ec != std::errc() || end != v.data() + v.size() || !std::isfinite(s) || s < kMinWatch || s > kMaxWatch)
+    return std::nullopt;
+  return s;
+}
 
 std::unexpected<std::string> fail(std::string s) { return std::unexpected(std::move(s)); }
 
@@ -135,6 +154,50 @@ Outcome<void> params(const Service& s, const Args& a) {
                            p->max_storage_size));
 }
 
+// The statistics once: the daemon's, and group n's (n > 0) or every group's.
+Outcome<std::string> stats_text(const Service& s, const Args& a, bool has_n) {
+  auto d = s.stats();
+  if (!d) return fail(d.error());
+  std::vector<synchmess_group_stats> groups;
+  if (has_n) {
+    auto g = s.group_stats(a.n, d->max_groups);
+    if (!g) return fail(g.error());
+    groups.push_back(*g);
+  } else {
+    auto all = s.all_group_stats();
+    if (!all) return fail(all.error());
+    groups = std::move(*all);
+  }
+  return a.json ? render_json(*d, groups) : render_table(*d, groups);
+}
+
+// --watch: redraw every `seconds` until SIGINT, SIGTERM or SIGHUP, which end
+// it with status 0. The signals are blocked and taken by sigtimedwait, which
+// is also the wait between redraws: no handler, no race with the sleep.
+Outcome<void> stats_watch(const Service& s, const Args& a, bool has_n, double seconds) {
+  sigset_t stop;
+  sigemptyset(&stop);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop, sig);
+  sigprocmask(SIG_BLOCK, &stop, nullptr);
+  const bool tty = isatty(STDOUT_FILENO);
+  timespec every{static_cast<time_t>(seconds),
+                 static_cast<long>((seconds - std::floor(seconds)) * 1e9)};
+  for (;;) {
+    auto text = stats_text(s, a, has_n);
+    if (!text) return fail(text.error());
+    std::time_t now = std::time(nullptr);
+    char when[32] = "";
+    std::strftime(when, sizeof when, "%F %T", std::localtime(&now));
+    std::string frame = fmt::format("{}every {} s, {} (Ctrl-C stops)\n{}", tty ? "\x1b[H\x1b[2J" : "",
+                                    a.watch, when, *text);
+    if (!tty) frame += "\n";
+    if (auto r = print(frame); !r) return r;
+    int sig = sigtimedwait(&stop, nullptr, &every);
+    if (sig > 0) return {};
+    if (errno != EAGAIN && errno != EINTR) return fail(fmt::format("waiting: {}", std::strerror(errno)));
+  }
+}
+
 int run(int argc, char** argv) {
   CLI::App app("Drive a running synchmess service: install groups, send and receive messages,\n"
                "delays, the sleep/awake barrier, parameters. See synchmessctl(1).",
@@ -189,19 +252,29 @@ int run(int argc, char** argv) {
       ->check(at_least_one);
   handlers[params_cmd] = [&a](const Service& s) { return params(s, a); };
 
-  // ---- stats: reserved. The service does not count operations yet, so
-  // there is nothing true to print; it says so instead of inventing numbers.
-  CLI::App* stats_cmd = app.add_subcommand("stats", "(not available in this version)");
-  auto stats = [] {
-    std::fputs("synchmessctl: stats: not available in this version\n", stderr);
-    return kUsage;
+  CLI::App* stats_cmd = app.add_subcommand("stats", "print the statistics of the service and of group N "
+                                           "(default: every installed group)");
+  CLI::Option* stats_n = stats_cmd->add_option("N", a.n, "group descriptor");
+  stats_cmd->add_flag("--json", a.json, "one JSON object instead of the table");
+  CLI::Option* watch_opt =
+      stats_cmd->add_option("--watch", a.watch, "redraw the table every S seconds (default 1; 0.1..86400) "
+                            "until interrupted")
+          ->expected(0, 1)->type_name("S")
+          ->check(CLI::Validator(
+              [](std::string& v) { return watch_seconds(v) ? "" : "S must be a number of seconds, 0.1..86400"; },
+              "S"));
+  watch_opt->excludes(stats_cmd->get_option("--json"));
+  handlers[stats_cmd] = [&a, stats_n, watch_opt](const Service& s) -> Outcome<void> {
+    const bool has_n = stats_n->count() > 0;
+    if (watch_opt->count() > 0) return stats_watch(s, a, has_n, *watch_seconds(a.watch));
+    auto text = stats_text(s, a, has_n);
+    if (!text) return fail(text.error());
+    return print(*text);
   };
-  // ---- end of stats
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (stats_cmd->parsed() && !dynamic_cast<const CLI::CallForHelp*>(&e)) return stats();  // with any arguments
     // A mistyped command is left over as an argument: CLI11 would only say
     // that a subcommand is required.
     if (app.get_subcommands().empty() && !app.remaining().empty() && !app.remaining().front().starts_with('-')) {
@@ -212,7 +285,6 @@ int run(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : kUsage;
   }
   CLI::App* cmd = app.get_subcommands().front();
-  if (cmd == stats_cmd) return stats();
 
   auto service = Service::open(a.master);
   Outcome<void> r = service ? handlers.at(cmd)(*service) : fail(service.error());

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <charconv>
 #include <chrono>
 #include <cstring>
@@ -146,6 +147,54 @@ Outcome<std::vector<InstalledGroup>> Service::groups() const {
   if (ec) return fail(describe(ec.value(), fmt::format("listing {}", dir.string())));
   std::ranges::sort(out, {}, &InstalledGroup::descriptor);
   return out;
+}
+
+Outcome<synchmess_stats> Service::stats() const {
+  synchmess_stats st{};
+  if (ioctl(fd_.get(), IOCTL_GET_STATS, &st) == 0) return st;
+  int err = errno;
+  // EPERM is an older synchmessd's answer to a number it does not know.
+  if (err == EPERM || err == ENOTTY)
+    return fail(fmt::format("the synchmess service at {} does not report statistics (synchmessd too old?)",
+                            master_));
+  return fail(describe(err, "reading the statistics"));
+}
+
+Outcome<synchmess_group_stats> Service::group_stats(unsigned n, unsigned max_groups) const {
+  synchmess_group_stats st{};
+  st.descriptor = n;
+  if (ioctl(fd_.get(), IOCTL_GET_GROUP_STATS, &st) == 0) return st;
+  switch (int err = errno) {
+    case EBADF:
+      return fail(fmt::format("group {} does not exist: groups are 1..{}", n, max_groups));
+    case ENODEV:
+      return fail(fmt::format("group {} is not installed", n));
+    case EPERM:
+    case ENOTTY:
+      return fail(fmt::format("the synchmess service at {} does not report statistics (synchmessd too old?)",
+                              master_));
+    default:
+      return fail(describe(err, fmt::format("reading the statistics of group {}", n)));
+  }
+}
+
+Outcome<std::vector<synchmess_group_stats>> Service::all_group_stats() const {
+  std::vector<synchmess_group_stats> out;
+  for (unsigned from = 1;;) {
+    synchmess_group_stats st{};
+    st.descriptor = from;
+    st.flags = SYNCHMESS_GROUP_STATS_NEXT;
+    if (ioctl(fd_.get(), IOCTL_GET_GROUP_STATS, &st) != 0) {
+      if (errno == ENODEV) return out;  // no installed group at or above `from`
+      return fail(describe(errno, "reading the statistics of the groups"));
+    }
+    if (st.descriptor < from)  // a daemon that does not keep the contract
+      return fail(fmt::format("reading the statistics of the groups: asked for {} and above, got {}", from,
+                              st.descriptor));
+    out.push_back(st);
+    if (st.descriptor == UINT_MAX) return out;
+    from = st.descriptor + 1;
+  }
 }
 
 Outcome<Group> Service::group(unsigned n, int open_flags) const {

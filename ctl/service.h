@@ -1,6 +1,6 @@
 // service.h - synchmessctl's client of a running synchmess service: the
-// master device (install, parameters, the installed groups) and the group
-// devices (send, receive, delay, revoke, flush, sleep, awake).
+// master device (install, parameters, the installed groups, statistics)
+// and the group devices (send, receive, delay, revoke, flush, sleep, awake).
 //
 // Contract: it talks to the devices only through the ABI of docs/abi.md,
 // like any client. Every operation returns Outcome<T>: the value, or one
@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "synchmess_interface.h"
+#include "synchmess_stats.h"
 
 namespace synchmess::ctl {
 
@@ -65,6 +66,13 @@ class Service {
   // The groups whose devices exist beside the master, by descriptor:
   // on CUSE character devices with the master's major, on FUSE the files.
   Outcome<std::vector<InstalledGroup>> groups() const;
+  // IOCTL_GET_STATS.
+  Outcome<synchmess_stats> stats() const;
+  // IOCTL_GET_GROUP_STATS of group n; does not install it ("group n is not
+  // installed"). max_groups is only for the words of an out-of-range n.
+  Outcome<synchmess_group_stats> group_stats(unsigned n, unsigned max_groups) const;
+  // Every installed group's statistics, by descriptor (the NEXT walk).
+  Outcome<std::vector<synchmess_group_stats>> all_group_stats() const;
   // Installs group n, waits (up to 5 s) until its device is accessible
   // (on CUSE udev sets the mode shortly after the install) and opens it.
   Outcome<Group> group(unsigned n, int open_flags) const;

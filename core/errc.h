@@ -29,7 +29,7 @@ enum class Errc {
   out_of_memory,    //                                           -> ENOMEM
   invalid_argument, //                                           -> EINVAL
   device_failed,    // the device for a group could not be made  -> EIO
-  no_such_group,    // a group's device or file without its group -> ENODEV
+  no_such_group,    // a device without its group; stats of a group not installed -> ENODEV
   try_again,        // a bounded queue is full (FUSE install)     -> EAGAIN
   own_request,      // a request made by the daemon's own helper  -> EIO
 };

@@ -183,6 +183,14 @@ if need fsync-static "$VM_FSYNC_WRAPPER" "$VM_FSYNC_SUPERVISE" "$VM_FSYNC_SHIM" 
     --require-supervisor
 fi
 
+# (c3) synchmessctl: every subcommand and the statistics over CUSE.  No
+# udev here: give the master the rule's 0444 so the check's unprivileged
+# command can open it (the groups stay 0600; the check opens them as root).
+if need synchmessctl "$VM_CTL" "$VM_CTL_CHECK" /bin/bash && alive synchmessctl; then
+  chmod 0444 /dev/synch/synchmess
+  step synchmessctl 120 "$VM_CTL_CHECK" "$VM_BUILD_DIR" /dev/synch
+fi
+
 # (d) SIGTERM: exit 0 within 10 s, and the master node disappears.
 echo "---- sigterm: kill -TERM $daemon_pid"
 if alive sigterm; then

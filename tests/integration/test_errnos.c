@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "synchmess_stats.h"
 
 enum device { MASTER, GROUP, NODE };
 enum caller { ANYONE, ROOT, NON_ROOT };
@@ -47,6 +48,7 @@ enum arg {
 	ARG_PARAMS_MSG,   /* max_message_size one past its range */
 	ARG_PARAMS_STORE, /* max_storage_size one past its range */
 	ARG_TOO_BIG,      /* write: max_message_size + 1 bytes */
+	ARG_STATS_FLAGS,  /* synchmess_group_stats, the test's group, an unknown flag */
 };
 
 struct mistake {
@@ -93,11 +95,22 @@ static const struct mistake mistakes[] = {
 	IOC(MASTER, NON_ROOT, IOCTL_SET_PARAMS, ARG_NULL, EFAULT),
 	IOC(MASTER, ROOT, IOCTL_SET_PARAMS, ARG_PARAMS_MSG, EINVAL),
 	IOC(MASTER, ROOT, IOCTL_SET_PARAMS, ARG_PARAMS_STORE, EINVAL),
+	/* The statistics (synchmess_stats.h): descriptor first, like group_t. */
+	IOC(MASTER, ANYONE, IOCTL_GET_STATS, ARG_NULL, EFAULT),
+	IOC(MASTER, ANYONE, IOCTL_GET_STATS, ARG_ONE, EFAULT),
+	IOC(MASTER, ANYONE, IOCTL_GET_GROUP_STATS, ARG_NULL, EFAULT),
+	IOC(MASTER, ANYONE, IOCTL_GET_GROUP_STATS, ARG_ONE, EFAULT),
+	IOC(MASTER, ANYONE, IOCTL_GET_GROUP_STATS, ARG_GROUP_0, EBADF),
+	IOC(MASTER, ANYONE, IOCTL_GET_GROUP_STATS, ARG_GROUP_OVER, EBADF),
+	IOC(MASTER, ANYONE, IOCTL_GET_GROUP_STATS, ARG_GROUP_HUGE, EBADF),
+	IOC(MASTER, ANYONE, IOCTL_GET_GROUP_STATS, ARG_STATS_FLAGS, EINVAL),
 
 	/* A group: the master's numbers and unknown ones. */
 	IOC(GROUP, ANYONE, IOCTL_INSTALL_GROUP, ARG_GROUP_OWN, EPERM),
 	IOC(GROUP, ANYONE, IOCTL_GET_PARAMS, ARG_BUFFER, EPERM),
 	IOC(GROUP, ANYONE, IOCTL_SET_PARAMS, ARG_PARAMS_SAME, EPERM),
+	IOC(GROUP, ANYONE, IOCTL_GET_STATS, ARG_BUFFER, EPERM),
+	IOC(GROUP, ANYONE, IOCTL_GET_GROUP_STATS, ARG_GROUP_OWN, EPERM),
 	IOC(GROUP, ANYONE, _IO(SYNCHMESS_IOC_MAGIC, 0), ARG_NONE, EPERM),
 	IOC(GROUP, ANYONE, _IO(SYNCHMESS_IOC_MAGIC, 9), ARG_NONE, EPERM),
 	IOC(GROUP, ANYONE, _IO(SYNCHMESS_IOC_MAGIC, 99), ARG_NONE, EPERM),
@@ -108,6 +121,7 @@ static const struct mistake mistakes[] = {
 	IOC(GROUP, ANYONE, IOCTL_SET_SEND_DELAY, ARG_ONE, EFAULT),
 	IOC(GROUP, ANYONE, IOCTL_INSTALL_GROUP, ARG_NULL, EFAULT),
 	IOC(GROUP, ANYONE, IOCTL_SET_PARAMS, ARG_NULL, EFAULT),
+	IOC(GROUP, ANYONE, IOCTL_GET_GROUP_STATS, ARG_NULL, EFAULT),
 	/* A number that only writes its argument is refused before. */
 	IOC(GROUP, ANYONE, IOCTL_GET_PARAMS, ARG_NULL, EPERM),
 	{ "write of max_message_size + 1 bytes", GROUP, ANYONE, OP_WRITE, 0, ARG_TOO_BIG, NULL, 0, EPERM },
@@ -136,6 +150,7 @@ static int run(const struct sm_ctx *ctx, const struct mistake *r, const struct f
 	union {
 		struct group_t g;
 		struct synchmess_params p;
+		struct synchmess_group_stats s;
 		char bytes[512];
 	} a;
 	void *arg = &a;
@@ -159,6 +174,10 @@ static int run(const struct sm_ctx *ctx, const struct mistake *r, const struct f
 	case ARG_PARAMS_MSG: a.p.max_message_size = LARGEST_MESSAGE + 1; break;
 	case ARG_PARAMS_STORE: a.p.max_storage_size = LARGEST_STORAGE + 1; break;
 	case ARG_TOO_BIG: arg = big; break;
+	case ARG_STATS_FLAGS:
+		a.s.descriptor = f->desc;
+		a.s.flags = 2;
+		break;
 	}
 
 	errno = 0;

@@ -188,7 +188,7 @@ fi
 # command can open it (the groups stay 0600; the check opens them as root).
 if need synchmessctl "$VM_CTL" "$VM_CTL_CHECK" /bin/bash && alive synchmessctl; then
   chmod 0444 /dev/synch/synchmess
-  step synchmessctl 120 "$VM_CTL_CHECK" "$VM_BUILD_DIR" /dev/synch
+  step synchmessctl "$VM_STEP_TIMEOUT" "$VM_CTL_CHECK" "$VM_BUILD_DIR" /dev/synch
 fi
 
 # (d) SIGTERM: exit 0 within 10 s, and the master node disappears.

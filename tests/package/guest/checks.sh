@@ -215,9 +215,10 @@ else fail purge_leaves_nothing "dpkg -P exit $rc; left: $(tr '\n' ' ' <<<"$left"
 # synchmess.service here (CUSE), synchmess-fuse.service once cuse is
 # unloaded and cannot be loaded (a kernel without CUSE).
 deb=$(compgen -G "$dir/debs/synchmess_*.deb" | head -n 1)
+t=$SECONDS
 out=$(timeout 180 dpkg -i "$deb" 2>&1)
 rc=$?
-echo "# postinst with cuse: $(grep 'synchmess:' <<<"$out" | tr '\n' ' ')"
+echo "# postinst with cuse ($((SECONDS - t)) s): $(grep 'synchmess:' <<<"$out" | tr '\n' ' ')"
 if ((rc == 0)) && grep -q 'this kernel has CUSE.*: enabled synchmess.service' <<<"$out" &&
    systemctl is-enabled --quiet synchmess.service && ! systemctl is-enabled --quiet synchmess-fuse.service &&
    systemctl is-active --quiet synchmess.service && wait_for 10 node_is $dev/synchmess 444; then
@@ -227,9 +228,10 @@ timeout 120 dpkg -P synchmess >/dev/null 2>&1
 
 echo 'install cuse /bin/false' >/etc/modprobe.d/synchmess-test-no-cuse.conf
 wait_for 20 rmmod cuse 2>/dev/null
+t=$SECONDS
 out=$(timeout 180 dpkg -i "$deb" 2>&1)
 rc=$?
-echo "# postinst without cuse: $(grep 'synchmess:' <<<"$out" | tr '\n' ' ')"
+echo "# postinst without cuse ($((SECONDS - t)) s): $(grep 'synchmess:' <<<"$out" | tr '\n' ' ')"
 if ((rc == 0)) && [[ ! -e /sys/class/misc/cuse ]] && grep -q 'no CUSE.*: enabled synchmess-fuse.service' <<<"$out" &&
    systemctl is-enabled --quiet synchmess-fuse.service && ! systemctl is-enabled --quiet synchmess.service &&
    systemctl is-active --quiet synchmess-fuse.service &&
@@ -237,8 +239,9 @@ if ((rc == 0)) && [[ ! -e /sys/class/misc/cuse ]] && grep -q 'no CUSE.*: enabled
    out=$(as_user timeout 30 "$dir/synchmess-package-probe" $dev 8 2>&1); then
   pass postinst_picks_fuse_unit_without_cuse
 else fail postinst_picks_fuse_unit_without_cuse "dpkg -i exit $rc; cuse $(test -e /sys/class/misc/cuse && echo still loaded)"; diag tail -n 20 <<<"$out"; service_diag; fi
-timeout 120 dpkg -P synchmess >/dev/null 2>&1
+# No purge here: the guest powers off next.
 rm -f /etc/modprobe.d/synchmess-test-no-cuse.conf
+echo "# systemd reloads during the checks: $(journalctl -b --no-pager -t systemd -g '^Reloading' 2>/dev/null | grep -c Reloading)"
 
 echo "# checks end at $(uptime) s"
 echo SYNCHMESS-GUEST-DONE

@@ -90,10 +90,11 @@ class Parser {
 
     app_.add_option("--transport", transport_,
                     "cuse: real character devices through /dev/cuse\n"
-                    "(loads the cuse module if needed); fuse: regular\n"
-                    "files in a FUSE filesystem mounted at --dev-dir,\n"
-                    "for kernels without CUSE; auto (default): cuse\n"
-                    "when available, otherwise fuse")
+                    "(loads the cuse module if needed, unless\n"
+                    "--no-modprobe); fuse: regular files in a FUSE\n"
+                    "filesystem mounted at --dev-dir, for kernels\n"
+                    "without CUSE; auto (default): cuse when\n"
+                    "available, otherwise fuse")
         ->type_name("cuse|fuse|auto")
         ->check(noted("--transport", CLI::IsMember({"cuse", "fuse", "auto"})));
     app_.add_option("--dev-dir", o.dev_dir,
@@ -105,6 +106,11 @@ class Parser {
                   "stay in the foreground (default: detach once the\n"
                   "master device exists)")
         ->check(noted("--foreground", boolean()));
+    app_.add_flag("--no-modprobe", o.no_modprobe,
+                  "never run `modprobe cuse`: without /dev/cuse,\n"
+                  "--transport=cuse fails and auto chooses fuse\n"
+                  "(for a service that may not load modules)")
+        ->check(noted("--no-modprobe", boolean()));
     number(o.max_groups, "--max-groups", RegistryOptions::largest_max_groups,
            "highest group descriptor, 1..{} (default {})");
     number(o.max_message_size, "--max-message-size", Limits::largest_max_message_size,

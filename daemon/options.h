@@ -2,7 +2,7 @@
 //
 // Contract: parse_options() accepts
 //   synchmessd [--transport=cuse|fuse|auto] [--dev-dir=DIR] [--foreground]
-//              [--max-groups=N] [--max-message-size=N]
+//              [--no-modprobe] [--max-groups=N] [--max-message-size=N]
 //              [--max-storage-size=N] [--threads=N] [--config=FILE] [--help]
 // (also `--name value`, and -h).  A config file holds the same settings as
 // `name = value` lines, option names without the dashes ('#' starts a
@@ -34,6 +34,7 @@ struct Options {
   TransportKind transport = TransportKind::automatic;
   std::string dev_dir = "/dev/synch";
   bool foreground = false;
+  bool no_modprobe = false;  // never run `modprobe cuse`: a missing /dev/cuse is final
   unsigned max_groups = RegistryOptions::default_max_groups;
   std::size_t max_message_size = Limits::default_max_message_size;
   std::size_t max_storage_size = Limits::default_max_storage_size;

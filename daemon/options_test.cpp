@@ -16,6 +16,7 @@ TEST(Options, Defaults) {
   EXPECT_EQ(p.options.transport, TransportKind::automatic);
   EXPECT_EQ(p.options.dev_dir, "/dev/synch");
   EXPECT_FALSE(p.options.foreground);
+  EXPECT_FALSE(p.options.no_modprobe);
   EXPECT_EQ(p.options.max_groups, 64u);
   EXPECT_EQ(p.options.max_message_size, 1024u);
   EXPECT_EQ(p.options.max_storage_size, 1048576u);
@@ -46,12 +47,14 @@ TEST(Options, RangesAreCores) {
 }
 
 TEST(Options, EveryOption) {
-  auto p = parse_options({"--transport=fuse", "--dev-dir=/tmp/x/", "--foreground", "--max-groups=4096",
-                          "--max-message-size=2048", "--max-storage-size=4096", "--threads=3"});
+  auto p = parse_options({"--transport=fuse", "--dev-dir=/tmp/x/", "--foreground", "--no-modprobe",
+                          "--max-groups=4096", "--max-message-size=2048", "--max-storage-size=4096",
+                          "--threads=3"});
   ASSERT_TRUE(p.error.empty()) << p.error;
   EXPECT_EQ(p.options.transport, TransportKind::fuse);
   EXPECT_EQ(p.options.dev_dir, "/tmp/x");
   EXPECT_TRUE(p.options.foreground);
+  EXPECT_TRUE(p.options.no_modprobe);
   EXPECT_EQ(p.options.max_groups, 4096u);
   EXPECT_EQ(p.options.max_message_size, 2048u);
   EXPECT_EQ(p.options.max_storage_size, 4096u);
@@ -125,6 +128,7 @@ TEST(Options, BadValuesNameTheOption) {
                              Case{"--max-groups=1048576", "--max-groups"}, Case{"--max-groups=0x10", "--max-groups"},
                              Case{"--max-groups= 5", "--max-groups"}, Case{"--transport=", "--transport"},
                              Case{"--dev-dir=", "--dev-dir"}, Case{"--foreground=maybe", "--foreground"},
+                             Case{"--no-modprobe=maybe", "--no-modprobe"},
                              Case{"--max-message-size", "--max-message-size"}}) {
     auto p = parse_options({"--max-groups=5", arg});
     EXPECT_TRUE(contains(p.error, option)) << arg << " gave: " << p.error;
@@ -148,6 +152,7 @@ TEST(Options, EverySettingFromTheConfigFile) {
       "transport = cuse\n"
       "dev-dir = \"/dev/my synch/\"\n"
       "foreground = true\n"
+      "no-modprobe = yes\n"
       "max-groups = 4096\n"
       "max-message-size = 2048\n"
       "max-storage-size = 4096\n"
@@ -157,6 +162,7 @@ TEST(Options, EverySettingFromTheConfigFile) {
   EXPECT_EQ(p.options.transport, TransportKind::cuse);
   EXPECT_EQ(p.options.dev_dir, "/dev/my synch");
   EXPECT_TRUE(p.options.foreground);
+  EXPECT_TRUE(p.options.no_modprobe);
   EXPECT_EQ(p.options.max_groups, 4096u);
   EXPECT_EQ(p.options.max_message_size, 2048u);
   EXPECT_EQ(p.options.max_storage_size, 4096u);

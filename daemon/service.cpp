@@ -1,5 +1,7 @@
 #include "daemon/service.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
 #include <thread>
@@ -20,6 +22,23 @@
 #include "fuse-fs/fuse_transport.h"
 
 namespace synchmess {
+namespace {
+
+// Whether the CUSE transport can run.  With --no-modprobe (the packaged
+// service, which may not load modules: modules-load.d loads cuse at boot)
+// only /dev/cuse is looked at; otherwise cuse_available() may run modprobe.
+bool cuse_usable(const Options& options, std::string& why) {
+  if (!options.no_modprobe) return cuse_available(why);
+  if (::access("/dev/cuse", F_OK) == 0) {
+    why = "/dev/cuse exists";
+    return true;
+  }
+  why = "no /dev/cuse: the cuse module is not loaded (--no-modprobe: not loading it; "
+        "`modprobe cuse` as root loads it)";
+  return false;
+}
+
+}  // namespace
 
 struct Service::State {
   explicit State(Options o)
@@ -68,9 +87,9 @@ int Service::run(std::function<void()> ready) {
   TransportKind kind = s.options.transport;
   std::string why;
   if (kind == TransportKind::automatic) {
-    kind = cuse_available(why) ? TransportKind::cuse : TransportKind::fuse;
+    kind = cuse_usable(s.options, why) ? TransportKind::cuse : TransportKind::fuse;
     log::info("transport {} chosen automatically: {}", kind == TransportKind::cuse ? "cuse" : "fuse", why);
-  } else if (kind == TransportKind::cuse && !cuse_available(why)) {
+  } else if (kind == TransportKind::cuse && !cuse_usable(s.options, why)) {
     log::error("{}; this kernel cannot serve character devices from user space: "
                "use --transport=fuse (or auto) to serve {} as a FUSE filesystem",
                why, s.options.dev_dir);

@@ -165,16 +165,6 @@ if need char-devices "$VM_DEVCHECK" && alive char-devices; then
   step char-devices 60 "$VM_DEVCHECK" /dev/synch
 fi
 
-# (a2) synchmessctl: every subcommand and the statistics over CUSE, before
-# the integration suite installs every group (one must be left to ask for
-# the statistics of a group that is not installed).  No
-# udev here: give the master the rule's 0444 so the check's unprivileged
-# command can open it (the groups stay 0600; the check opens them as root).
-if need synchmessctl "$VM_CTL" "$VM_CTL_CHECK" /bin/bash && alive synchmessctl; then
-  chmod 0444 /dev/synch/synchmess
-  step synchmessctl "$VM_STEP_TIMEOUT" "$VM_CTL_CHECK" "$VM_BUILD_DIR" /dev/synch
-fi
-
 # (b) the integration suite over CUSE.
 if need integration "$VM_INTEGRATION" && alive integration; then
   step integration "$VM_STEP_TIMEOUT" "$VM_INTEGRATION" --dev-dir /dev/synch --transport cuse
@@ -191,6 +181,14 @@ if need fsync-static "$VM_FSYNC_WRAPPER" "$VM_FSYNC_SUPERVISE" "$VM_FSYNC_SHIM" 
      "$VM_FSYNC_STATIC" && alive fsync-static; then
   step fsync-static 120 "$VM_FSYNC_WRAPPER" "$VM_FSYNC_STATIC" --dev-dir /dev/synch \
     --require-supervisor
+fi
+
+# (c3) synchmessctl: every subcommand and the statistics over CUSE.  No
+# udev here: give the master the rule's 0444 so the check's unprivileged
+# command can open it (the groups stay 0600; the check opens them as root).
+if need synchmessctl "$VM_CTL" "$VM_CTL_CHECK" /bin/bash && alive synchmessctl; then
+  chmod 0444 /dev/synch/synchmess
+  step synchmessctl "$VM_STEP_TIMEOUT" "$VM_CTL_CHECK" "$VM_BUILD_DIR" /dev/synch
 fi
 
 # (d) SIGTERM: exit 0 within 10 s, and the master node disappears.

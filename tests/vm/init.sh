@@ -165,6 +165,19 @@ if need char-devices "$VM_DEVCHECK" && alive char-devices; then
   step char-devices 60 "$VM_DEVCHECK" /dev/synch
 fi
 
+# (a2) on the fresh daemon, before the integration suite installs every
+# group: the statistics of a group that is not installed fail, and asking
+# does not install it.
+if need stats-not-installed "$VM_CTL" && alive stats-not-installed; then
+  echo "---- stats-not-installed: $VM_CTL stats 5"
+  out=$("$VM_CTL" stats 5 2>&1); rc=$?
+  out2=$("$VM_CTL" stats 5 --json 2>&1); rc2=$?
+  case "$rc $rc2 $out $out2" in
+    "1 1 synchmessctl: group 5 is not installed synchmessctl: group 5 is not installed") pass stats-not-installed ;;
+    *) fail stats-not-installed "exit $rc/$rc2: $out / $out2" ;;
+  esac
+fi
+
 # (b) the integration suite over CUSE.
 if need integration "$VM_INTEGRATION" && alive integration; then
   step integration "$VM_STEP_TIMEOUT" "$VM_INTEGRATION" --dev-dir /dev/synch --transport cuse

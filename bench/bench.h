@@ -187,11 +187,19 @@ void run_target(Transport& t, const WorkloadOptions& o, bool progress, TargetRes
 std::string run_pairs(const std::string& master, unsigned clients, std::size_t size, std::uint64_t duration_ns,
                       LogHistogram* out, std::uint64_t* pairs);
 
-// One target's pairs with one number of client threads, over its rounds.
+// pairs.cpp: one client thread alternating IOCTL_INSTALL_GROUP of group 1
+// (installed already) on the master and a plain ioctl (IOCTL_AWAKE with no
+// sleeper) on the group, each timed into its histogram, for duration_ns.
+std::string run_ioctls(const std::string& master, std::uint64_t duration_ns, LogHistogram* install,
+                       LogHistogram* plain);
+
+// One target's pairs with one number of client threads (or, clients = 0,
+// its install and plain ioctls: hist = install, plain = AWAKE), over its
+// rounds.
 struct PairsResult {
   std::string target, error;
   unsigned clients = 0;
-  LogHistogram hist;
+  LogHistogram hist, plain;
   std::uint64_t pairs = 0;
   double seconds = 0;
   std::vector<std::uint64_t> round_p50;  // ns

@@ -154,19 +154,27 @@ int run(int argc, char** argv) {
     if (t == "device" || t == "floor" || t == "floor1") abi_targets.push_back(t);
   for (unsigned c : o.pair_clients)
     for (const auto& t : abi_targets) pairs.push_back({.target = t, .clients = c});
+  if (!o.pair_clients.empty())
+    for (const auto& t : abi_targets) pairs.push_back({.target = t, .clients = 0});  // install vs plain ioctl
   for (unsigned round = 0; round < o.pair_rounds && !pairs.empty(); ++round) {
     for (PairsResult& p : pairs) {
       if (!p.error.empty()) continue;
       if (p.error = unavailable(p.target); !p.error.empty()) continue;
       LogHistogram h;
-      p.error = run_pairs(master_of(p.target), p.clients, o.pair_size, std::uint64_t(o.pair_seconds * 1e9), &h,
-                          &p.pairs);
+      if (p.clients == 0) {
+        p.error = run_ioctls(master_of(p.target), std::uint64_t(o.pair_seconds * 1e9), &h, &p.plain);
+        p.pairs += h.count();
+      } else {
+        p.error = run_pairs(master_of(p.target), p.clients, o.pair_size, std::uint64_t(o.pair_seconds * 1e9), &h,
+                            &p.pairs);
+      }
       p.hist.merge(h);
       p.seconds += o.pair_seconds;
       p.round_p50.push_back(h.percentile(0.5));
       if (!o.no_progress)
-        fmt::print(stderr, "synchmess-bench: pairs round {}, {} client(s), {}: p50 {:.1f} us{}\n", round + 1,
-                   p.clients, p.target, double(h.percentile(0.5)) / 1e3, p.error.empty() ? "" : ", " + p.error);
+        fmt::print(stderr, "synchmess-bench: pairs round {}, {}, {}: p50 {:.1f} us{}\n", round + 1,
+                   p.clients ? fmt::format("{} client(s)", p.clients) : std::string("install"), p.target,
+                   double(h.percentile(0.5)) / 1e3, p.error.empty() ? "" : ", " + p.error);
     }
   }
   std::vector<TargetResult> results(o.targets.size());

@@ -95,4 +95,32 @@ std::string run_pairs(const std::string& master, unsigned clients, std::size_t s
   return error;
 }
 
+std::string run_ioctls(const std::string& master, std::uint64_t duration_ns, LogHistogram* install,
+                       LogHistogram* plain) {
+  std::string error;
+  int fd = open_group(master, 1, error);
+  if (fd < 0) return error;
+  int m = ::open(master.c_str(), O_RDONLY | O_CLOEXEC);
+  if (m < 0) {
+    ::close(fd);
+    return "open " + master + ": " + std::strerror(errno);
+  }
+  const std::uint64_t deadline = now_ns() + duration_ns;
+  for (std::uint64_t t = now_ns(); t < deadline && error.empty(); t = now_ns()) {
+    group_t g{};
+    g.descriptor = 1;
+    if (::ioctl(m, IOCTL_INSTALL_GROUP, &g) < 0) {
+      error = std::string("IOCTL_INSTALL_GROUP: ") + std::strerror(errno);
+      break;
+    }
+    std::uint64_t t2 = now_ns();
+    install->record(t2 - t);
+    if (::ioctl(fd, IOCTL_AWAKE) < 0) error = std::string("IOCTL_AWAKE: ") + std::strerror(errno);
+    else plain->record(now_ns() - t2);
+  }
+  ::close(m);
+  ::close(fd);
+  return error;
+}
+
 }  // namespace synchmess::bench

@@ -139,7 +139,7 @@ void print_pairs(const std::vector<PairsResult>& ps, const Options& o) {
   std::vector<unsigned> clients;
   for (const auto& p : ps) {
     if (std::ranges::find(targets, p.target) == targets.end()) targets.push_back(p.target);
-    if (std::ranges::find(clients, p.clients) == clients.end()) clients.push_back(p.clients);
+    if (p.clients && std::ranges::find(clients, p.clients) == clients.end()) clients.push_back(p.clients);
   }
   fmt::print("\n== write+read pairs: {} B, each client thread on its own group; p50 per pair in us; "
              "{} rounds of {:.1f} s per target and client count, alternating\n  {:<8}",
@@ -158,11 +158,24 @@ void print_pairs(const std::vector<PairsResult>& ps, const Options& o) {
     fmt::print(" {:>12} {:>14}\n", x ? fmt::format("{:.2f}x", *x) : "-",
                dev && dev->seconds > 0 ? fmt::format("{:.0f}", double(dev->pairs) / dev->seconds) : "-");
   }
+  // Install against a plain ioctl, one client.
+  fmt::print("  {:<8}", "ioctls");
+  for (const auto& t : targets) fmt::print(" {:>21}", t);
+  fmt::print("\n  {:<8}", "p50 us");
+  for (const auto& t : targets) {
+    auto it = std::ranges::find_if(ps, [&](auto& p) { return p.clients == 0 && p.target == t; });
+    bool ok = it != ps.end() && it->error.empty() && it->hist.count() && it->plain.count();
+    fmt::print(" {:>21}", ok ? fmt::format("{} / {} = {:.2f}x", us(it->hist.percentile(0.5)),
+                                           us(it->plain.percentile(0.5)),
+                                           double(it->hist.percentile(0.5)) / double(it->plain.percentile(0.5)))
+                             : "-");
+  }
+  fmt::print("  (install / plain ioctl: IOCTL_INSTALL_GROUP of an installed group / IOCTL_AWAKE, no sleeper)\n");
   for (const auto& p : ps)
     if (!p.error.empty()) fmt::print("  {} with {} client(s) FAILED: {}\n", p.target, p.clients, p.error);
   for (const auto& p : ps)
     if (p.round_p50.size() > 1)
-      fmt::print("  per round p50 (us), {} client(s), {}:{}\n", p.clients, p.target,
+      fmt::print("  per round p50 (us), {}, {}:{}\n", p.clients ? fmt::format("{} client(s)", p.clients) : "install", p.target,
                  fmt::format(" {}", fmt::join(p.round_p50 | std::views::transform(us), " ")));
 }
 
@@ -249,9 +262,11 @@ std::string write_json(const std::string& path, const std::vector<TargetResult>&
   for (const PairsResult& p : pairs)
     j["pairs"].push_back({{"target", p.target}, {"clients", p.clients}, {"error", p.error}, {"pairs", p.pairs},
                           {"seconds", p.seconds}, {"p50_ns", p.hist.percentile(0.5)},
-                          {"p99_ns", p.hist.percentile(0.99)}, {"round_p50_ns", p.round_p50}});
+                          {"p99_ns", p.hist.percentile(0.99)}, {"round_p50_ns", p.round_p50},
+                          {"plain_ioctl_p50_ns", p.plain.percentile(0.5)}});
   for (unsigned c : o.pair_clients)
     if (auto x = pairs_ratio(pairs, c)) ratios["pairs_p50"][std::to_string(c)] = *x;
+  if (auto x = pairs_ratio(pairs, 0)) ratios["install_alone_p50"] = *x;  // clients = 0: the ioctl rows
   std::ofstream f(path);
   f << j.dump(2) << "\n";
   f.close();

@@ -150,7 +150,7 @@ class Transport {
   virtual int revoke(unsigned) { return 0; }
 };
 
-// name: "device" or "floor" (the ABI at master), "pipe", "mqueue".
+// name: "device", "floor" or "floor1" (the ABI at master), "pipe", "mqueue".
 std::unique_ptr<Transport> make_transport(const std::string& name, const std::string& master,
                                           const WorkloadOptions& o);
 
@@ -179,19 +179,53 @@ struct TargetResult {
 // Runs one round of the workload on t and adds its figures to *r.
 void run_target(Transport& t, const WorkloadOptions& o, bool progress, TargetResult* r);
 
+// pairs.cpp: `clients` threads, each on its own group (1..clients) of the
+// ABI at master, write a `size`-byte message and read it back until
+// duration_ns passed; each pair's wall-clock time goes into *out, their
+// number is added to *pairs.  Error text or "" (a failed call or a message
+// read back wrong ends that thread).
+std::string run_pairs(const std::string& master, unsigned clients, std::size_t size, std::uint64_t duration_ns,
+                      LogHistogram* out, std::uint64_t* pairs);
+
+// pairs.cpp: one client thread alternating IOCTL_INSTALL_GROUP of group 1
+// (installed already) on the master and a plain ioctl (IOCTL_AWAKE with no
+// sleeper) on the group, each timed into its histogram, for duration_ns.
+std::string run_ioctls(const std::string& master, std::uint64_t duration_ns, LogHistogram* install,
+                       LogHistogram* plain);
+
+// One target's pairs with one number of client threads (or, clients = 0,
+// its install and plain ioctls: hist = install, plain = AWAKE), over its
+// rounds.
+struct PairsResult {
+  std::string target, error;
+  unsigned clients = 0;
+  LogHistogram hist, plain;
+  std::uint64_t pairs = 0;
+  double seconds = 0;
+  std::vector<std::uint64_t> round_p50;  // ns
+};
+
 // The command line (main.cpp).
 struct Options {
   std::string master = "/dev/synch/synchmess";
-  std::vector<std::string> targets = {"device", "floor", "pipe", "mqueue"};
+  std::vector<std::string> targets = {"device", "floor", "floor1", "pipe", "mqueue"};
   WorkloadOptions w;
   unsigned rounds = 1, floor_threads = 10;
-  std::string floor_master, floor_bin, json_path;
+  std::string floor_master, floor1_master, floor_bin, json_path;
   bool no_progress = false;
+  // Pairs (before the workload): these client-thread counts against the
+  // ABI targets (device, floor, floor1), alternating, pair_rounds times.
+  std::vector<unsigned> pair_clients = {1, 2, 4};
+  unsigned pair_rounds = 5;
+  double pair_seconds = 1.0;
+  std::size_t pair_size = 64;
 };
 
 // report.cpp: the tables on stdout; the same figures (ns) with the machine
-// and the options as JSON at path (error text or "").
-void print_report(const std::vector<TargetResult>& rs, const Options& o);
-std::string write_json(const std::string& path, const std::vector<TargetResult>& rs, const Options& o);
+// and the options as JSON at path (error text or "").  Ratios compare the
+// device with the better of the bare servers (floor, floor1) that ran.
+void print_report(const std::vector<TargetResult>& rs, const std::vector<PairsResult>& pairs, const Options& o);
+std::string write_json(const std::string& path, const std::vector<TargetResult>& rs,
+                       const std::vector<PairsResult>& pairs, const Options& o);
 
 }  // namespace synchmess::bench

@@ -10,6 +10,9 @@
  * IOCTL_AWAKE answers for every sleeper of the file (returning how many);
  * SET_SEND_DELAY, REVOKE, FLUSH and fsync reply 0.  Open sets direct_io,
  * nonseekable and noflush.  What the daemon adds is the daemon's own cost.
+ * --threads 1 serves with libfuse's single-threaded loop
+ * (fuse_session_loop); more with its multi-threaded loop, that many
+ * workers (the bare multi-threaded server).
  *
  * Thread safety: a mutex per file guards its ring and sleepers; replies go
  * out after it is released.  Sleepers are not interruptible.
@@ -247,7 +250,7 @@ int main(int argc, char **argv)
 	if (fuse_opt_parse(&args, st, floor_opts, NULL) != 0 || st->help || !st->dir ||
 	    !st->threads || !st->max_message_size || st->storage < st->max_message_size + sizeof(unsigned)) {
 		fprintf(st->help ? stdout : stderr,
-			"usage: synchmess-echo-floor --dir DIR [--threads N (10)]\n"
+			"usage: synchmess-echo-floor --dir DIR [--threads N (10; 1: single-threaded loop)]\n"
 			"         [--max-message-size BYTES (1024)] [--storage BYTES (1048576)]\n"
 			"Mounts a minimal FUSE echo device (synchmess, synchmess1..64)\n"
 			"at DIR and serves it in the foreground until SIGINT/SIGTERM.\n");
@@ -261,11 +264,15 @@ int main(int argc, char **argv)
 	se = fuse_session_new(&args, &floor_ops, sizeof(floor_ops), st);
 	if (se && fuse_set_signal_handlers(se) == 0) {
 		if (fuse_session_mount(se, st->dir) == 0) {
-			struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-			fuse_loop_cfg_set_max_threads(cfg, st->threads);
-			fuse_loop_cfg_set_idle_threads(cfg, st->threads);
-			rc = fuse_session_loop_mt(se, cfg) == 0 ? 0 : 1;
-			fuse_loop_cfg_destroy(cfg);
+			if (st->threads == 1) {
+				rc = fuse_session_loop(se) == 0 ? 0 : 1;
+			} else {
+				struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+				fuse_loop_cfg_set_max_threads(cfg, st->threads);
+				fuse_loop_cfg_set_idle_threads(cfg, st->threads);
+				rc = fuse_session_loop_mt(se, cfg) == 0 ? 0 : 1;
+				fuse_loop_cfg_destroy(cfg);
+			}
 			fuse_session_unmount(se);
 		}
 		fuse_remove_signal_handlers(se);

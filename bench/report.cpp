@@ -88,13 +88,19 @@ void print_target(const TargetResult& r) {
     fmt::print("  per round p50 write p1 (us):{}; read hit p1 (us):{}\n", list(r.round_write_p50), list(r.round_read_p50));
 }
 
-// f(device) / f(floor) when both ran and both figures are positive.
+// f(device) / f(the better bare server): the lower of floor and floor1 for
+// times, the higher for rates; nullopt unless the device and a floor ran
+// and the figures are positive.
 template <typename F>
-std::optional<double> ratio(const std::vector<TargetResult>& rs, F f) {
-  auto find = [&](const char* name) { return std::ranges::find_if(rs, [&](auto& r) { return r.ok && r.name == name; }); };
-  auto dev = find("device"), flo = find("floor");
-  if (dev == rs.end() || flo == rs.end() || f(*dev) <= 0 || f(*flo) <= 0) return std::nullopt;
-  return f(*dev) / f(*flo);
+std::optional<double> ratio(const std::vector<TargetResult>& rs, F f, bool higher_is_better = false) {
+  auto dev = std::ranges::find_if(rs, [&](auto& r) { return r.ok && r.name == "device"; });
+  if (dev == rs.end() || f(*dev) <= 0) return std::nullopt;
+  std::optional<double> best;
+  for (const auto& r : rs)
+    if (r.ok && (r.name == "floor" || r.name == "floor1") && f(r) > 0)
+      best = !best ? f(r) : higher_is_better ? std::max(*best, f(r)) : std::min(*best, f(r));
+  if (!best) return std::nullopt;
+  return f(*dev) / *best;
 }
 bool have_pair(const std::vector<TargetResult>& rs) { return ratio(rs, [](auto&) { return 1.0; }).has_value(); }
 auto p50(Op op) { return [op](const TargetResult& r) { return double(r.hist[op].percentile(0.5)); }; }
@@ -114,9 +120,68 @@ struct Machine {
   }
 };
 
+
+// The device's pairs p50 over the better bare server's, per client count.
+std::optional<double> pairs_ratio(const std::vector<PairsResult>& ps, unsigned clients) {
+  std::optional<double> dev, best;
+  for (const auto& p : ps) {
+    if (p.clients != clients || !p.error.empty() || p.hist.count() == 0) continue;
+    double v = double(p.hist.percentile(0.5));
+    if (p.target == "device") dev = v;
+    else best = best ? std::min(*best, v) : v;
+  }
+  return dev && best ? std::optional(*dev / *best) : std::nullopt;
+}
+
+void print_pairs(const std::vector<PairsResult>& ps, const Options& o) {
+  if (ps.empty()) return;
+  std::vector<std::string> targets;
+  std::vector<unsigned> clients;
+  for (const auto& p : ps) {
+    if (std::ranges::find(targets, p.target) == targets.end()) targets.push_back(p.target);
+    if (p.clients && std::ranges::find(clients, p.clients) == clients.end()) clients.push_back(p.clients);
+  }
+  fmt::print("\n== write+read pairs: {} B, each client thread on its own group; p50 per pair in us; "
+             "{} rounds of {:.1f} s per target and client count, alternating\n  {:<8}",
+             o.pair_size, o.pair_rounds, o.pair_seconds, "clients");
+  for (const auto& t : targets) fmt::print(" {:>10}", t);
+  fmt::print(" {:>12} {:>14}\n", "device/bare", "pairs/s device");
+  for (unsigned c : clients) {
+    fmt::print("  {:<8}", c);
+    const PairsResult* dev = nullptr;
+    for (const auto& t : targets) {
+      auto it = std::ranges::find_if(ps, [&](auto& p) { return p.clients == c && p.target == t; });
+      if (it != ps.end() && it->target == "device") dev = &*it;
+      fmt::print(" {:>10}", it == ps.end() || !it->error.empty() || !it->hist.count() ? "-" : us(it->hist.percentile(0.5)));
+    }
+    auto x = pairs_ratio(ps, c);
+    fmt::print(" {:>12} {:>14}\n", x ? fmt::format("{:.2f}x", *x) : "-",
+               dev && dev->seconds > 0 ? fmt::format("{:.0f}", double(dev->pairs) / dev->seconds) : "-");
+  }
+  // Install against a plain ioctl, one client.
+  fmt::print("  {:<8}", "ioctls");
+  for (const auto& t : targets) fmt::print(" {:>21}", t);
+  fmt::print("\n  {:<8}", "p50 us");
+  for (const auto& t : targets) {
+    auto it = std::ranges::find_if(ps, [&](auto& p) { return p.clients == 0 && p.target == t; });
+    bool ok = it != ps.end() && it->error.empty() && it->hist.count() && it->plain.count();
+    fmt::print(" {:>21}", ok ? fmt::format("{} / {} = {:.2f}x", us(it->hist.percentile(0.5)),
+                                           us(it->plain.percentile(0.5)),
+                                           double(it->hist.percentile(0.5)) / double(it->plain.percentile(0.5)))
+                             : "-");
+  }
+  fmt::print("  (install / plain ioctl: IOCTL_INSTALL_GROUP of an installed group / IOCTL_AWAKE, no sleeper)\n");
+  for (const auto& p : ps)
+    if (!p.error.empty()) fmt::print("  {} with {} client(s) FAILED: {}\n", p.target, p.clients, p.error);
+  for (const auto& p : ps)
+    if (p.round_p50.size() > 1)
+      fmt::print("  per round p50 (us), {}, {}:{}\n", p.clients ? fmt::format("{} client(s)", p.clients) : "install", p.target,
+                 fmt::format(" {}", fmt::join(p.round_p50 | std::views::transform(us), " ")));
+}
+
 }  // namespace
 
-void print_report(const std::vector<TargetResult>& rs, const Options& o) {
+void print_report(const std::vector<TargetResult>& rs, const std::vector<PairsResult>& pairs, const Options& o) {
   Machine m;
   fmt::print("synchmess-bench: {} CPU(s) {}, {}\n", m.cores, m.cpu, m.kernel);
   fmt::print("workload: {} producer + {} consumer threads, {} groups, {} B messages, {:.1f} s per phase, "
@@ -125,29 +190,32 @@ void print_report(const std::vector<TargetResult>& rs, const Options& o) {
   fmt::print("latencies are wall clock (CLOCK_MONOTONIC) per call; p1/p2 = phase 1/2\n");
   for (const auto& r : rs) print_target(r);
   bool pair = have_pair(rs);
-  auto ratio_text = [&](auto f) {
-    auto x = ratio(rs, f);
+  auto ratio_text = [&](auto f, bool higher_is_better = false) {
+    auto x = ratio(rs, f, higher_is_better);
     return !pair ? "" : fmt::format(" {:>12}", x ? fmt::format("{:.2f}x", *x) : "-");
   };
-  fmt::print("\n== comparison: p50 in us (ratio = device / floor)\n  {:<16}", "op");
+  fmt::print("\n== comparison: p50 in us (ratio = device / the better bare server: floor = libfuse "
+             "multi-threaded, floor1 = single-threaded)\n  {:<16}", "op");
   for (const auto& r : rs) fmt::print(" {:>10}", r.name);
-  fmt::print("{}\n", pair ? fmt::format(" {:>12}", "device/floor") : "");
+  fmt::print("{}\n", pair ? fmt::format(" {:>12}", "device/bare") : "");
   for (Op op : kCompareOps) {
     if (std::ranges::none_of(rs, [op](const TargetResult& r) { return r.hist[op].count() > 0; })) continue;
     fmt::print("  {:<16}", label(op, false));
     for (const auto& r : rs) fmt::print(" {:>10}", r.hist[op].count() ? us(r.hist[op].percentile(0.5)) : "-");
     fmt::print("{}\n", ratio_text(p50(op)));
   }
-  fmt::print("  throughput (ratio = device / floor):\n");
+  fmt::print("  throughput (ratio = device / the better bare server):\n");
   for (const Throughput& t : kThroughputs) {
     fmt::print("  {:<16}", t.label);
     for (const auto& r : rs) fmt::print(" {:>10.0f}", t.f(r));
-    fmt::print("{}\n", ratio_text(t.f));
+    fmt::print("{}\n", ratio_text(t.f, true));
   }
+  print_pairs(pairs, o);
   std::fflush(stdout);
 }
 
-std::string write_json(const std::string& path, const std::vector<TargetResult>& rs, const Options& o) {
+std::string write_json(const std::string& path, const std::vector<TargetResult>& rs,
+                       const std::vector<PairsResult>& pairs, const Options& o) {
   using Json = nlohmann::ordered_json;
   auto opt = [](std::optional<double> x) { return x ? Json(*x) : Json(); };
   auto hists = [&](const TargetResult& r, const LogHistogram* hs, bool fin) {
@@ -185,11 +253,20 @@ std::string write_json(const std::string& path, const std::vector<TargetResult>&
                       {"delivered_per_s_p1", r.round_delivered_per_s}};
     j["targets"].push_back(std::move(t));
   }
-  Json& ratios = j["ratios_device_over_floor"];  // null without both
+  Json& ratios = j["ratios_device_over_best_bare"];  // null without the device and a floor
   for (Op op : kCompareOps)
     if (auto x = ratio(rs, p50(op))) ratios["p50"][kOpNames[op]] = *x;
   for (const Throughput& x : have_pair(rs) ? kThroughputs : std::span<const Throughput>())
-    ratios["throughput"][x.key] = opt(ratio(rs, x.f));
+    ratios["throughput"][x.key] = opt(ratio(rs, x.f, true));
+  j["pairs"] = Json::array();
+  for (const PairsResult& p : pairs)
+    j["pairs"].push_back({{"target", p.target}, {"clients", p.clients}, {"error", p.error}, {"pairs", p.pairs},
+                          {"seconds", p.seconds}, {"p50_ns", p.hist.percentile(0.5)},
+                          {"p99_ns", p.hist.percentile(0.99)}, {"round_p50_ns", p.round_p50},
+                          {"plain_ioctl_p50_ns", p.plain.percentile(0.5)}});
+  for (unsigned c : o.pair_clients)
+    if (auto x = pairs_ratio(pairs, c)) ratios["pairs_p50"][std::to_string(c)] = *x;
+  if (auto x = pairs_ratio(pairs, 0)) ratios["install_alone_p50"] = *x;  // clients = 0: the ioctl rows
   std::ofstream f(path);
   f << j.dump(2) << "\n";
   f.close();

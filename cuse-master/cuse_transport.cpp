@@ -47,6 +47,12 @@ class CuseTransport final : public Transport {
     std::vector<Done> waiters;
   };
   void group_state(unsigned d, bool ready);
+  // The request loop that serves device d (0: the master): devices are
+  // spread over the loops, so each request is read and answered by one
+  // thread; the service's loop when there are none.
+  boost::asio::io_context& loop_for(unsigned d) const {
+    return ctx_.loops.empty() ? ctx_.io : *ctx_.loops[d % ctx_.loops.size()];
+  }
   void master_state(bool ready);
 
   TransportContext ctx_;
@@ -126,7 +132,7 @@ Result<void> CuseTransport::start(std::string& error) {
     return fail(Errc::device_failed);
   }
   master_device_ = std::make_unique<CuseDevice>(
-      ctx_.io, CuseDeviceOptions{.devname = prefix_ + "synchmess",
+      loop_for(0), CuseDeviceOptions{.devname = prefix_ + "synchmess",
                                  .major = 0,
                                  .minor = 0,
                                  .ops = &master_ops,
@@ -177,7 +183,7 @@ void CuseTransport::ensure_group(unsigned d, Done done) {
   gd.waiters.push_back(std::move(done));
   if (gd.device) return;  // being created: its state change reports us
   gd.device = std::make_unique<CuseDevice>(
-      ctx_.io, CuseDeviceOptions{.devname = prefix_ + "synchmess" + std::to_string(d),
+      loop_for(d), CuseDeviceOptions{.devname = prefix_ + "synchmess" + std::to_string(d),
                                  .major = major_,
                                  .minor = d,
                                  .ops = &cuse_group_ops(),

@@ -6,8 +6,10 @@
 // every waiter when it exists.  The master answers only read-only opens and
 // IOCTL_INSTALL_GROUP (unrestricted ioctl: the full 260-byte group_t moves
 // both ways) and the parameter ioctls.  One /dev/cuse open per device, all
-// served by the service's io_context.
-// Thread safety: ensure_group from any pool thread.
+// served by the service's request loops (ctx.loops: device d on loop
+// d mod loops, the master on loop 0), so the thread that reads a device's
+// request answers it.
+// Thread safety: ensure_group from any thread.
 #pragma once
 
 #include <memory>

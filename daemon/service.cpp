@@ -45,7 +45,7 @@ struct Service::State {
       : options(std::move(o)),
         threads(options.threads ? options.threads
                                 : std::max(2u, std::thread::hardware_concurrency())),
-        io(static_cast<int>(threads)),
+        io(1),
         groups(io, options.max_groups),
         registry(io.get_executor(), limits,
                  {.max_groups = options.max_groups, .listener = &groups}) {
@@ -54,8 +54,13 @@ struct Service::State {
   }
 
   Options options;
-  unsigned threads;
+  unsigned threads;  // request threads
+  // The service's own loop, one thread: signals, timers (delays), the
+  // remote writer, interrupts, notifications.  Never reads requests.
   boost::asio::io_context io;
+  // CUSE: one loop per request thread (concurrency hint 1), each serving
+  // its share of the devices.  FUSE reads with threads of its own.
+  std::vector<std::unique_ptr<boost::asio::io_context>> loops;
   Limits limits;
   GroupRequests groups;
   Registry registry;
@@ -75,8 +80,6 @@ int Service::run(std::function<void()> ready) {
   auto lost = [&](std::string why) {
     boost::asio::post(s.io, [&stop_service, w = std::move(why)] { stop_service(1, w); });
   };
-  TransportContext ctx{s.io, s.registry, s.limits, s.groups, s.options.dev_dir, lost};
-
   // Signals first: a SIGTERM during start-up must stop us cleanly too.
   boost::asio::signal_set signals(s.io, SIGTERM, SIGINT);
   signals.add(SIGHUP);
@@ -95,9 +98,31 @@ int Service::run(std::function<void()> ready) {
                why, s.options.dev_dir);
     return 1;
   }
+  std::vector<boost::asio::io_context*> loops;
+  if (kind == TransportKind::cuse) {
+    for (unsigned i = 0; i < s.threads; ++i) {
+      s.loops.push_back(std::make_unique<boost::asio::io_context>(1));
+      loops.push_back(s.loops.back().get());
+    }
+  }
+  TransportContext ctx{.io = s.io,
+                       .loops = loops,
+                       .request_threads = s.threads,
+                       .registry = s.registry,
+                       .limits = s.limits,
+                       .groups = s.groups,
+                       .dev_dir = s.options.dev_dir,
+                       .lost = lost};
   s.transport = kind == TransportKind::cuse ? make_cuse_transport(ctx) : make_fuse_transport(ctx);
 
   auto guard = boost::asio::make_work_guard(s.io);
+  using LoopGuard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
+  std::vector<LoopGuard> loop_guards;
+  for (auto& loop : s.loops) loop_guards.push_back(boost::asio::make_work_guard(*loop));
+  auto stop_loops = [&] {
+    for (auto& g : loop_guards) g.reset();
+    for (auto& loop : s.loops) loop->stop();
+  };
   stop_service = [&](int code, const std::string& reason) {
     if (stopping.exchange(true)) return;
     if (code == 0)
@@ -114,20 +139,24 @@ int Service::run(std::function<void()> ready) {
     boost::system::error_code ignored;
     signals.cancel(ignored);
     s.io.stop();
+    stop_loops();
   };
   std::vector<std::thread> pool;
-  for (unsigned i = 0; i < s.threads; ++i) pool.emplace_back([&] { s.io.run(); });
+  pool.emplace_back([&] { s.io.run(); });
+  for (auto& loop : s.loops) pool.emplace_back([l = loop.get()] { l->run(); });
 
   std::string error;
   if (auto started = s.transport->start(error); !started) {
     log::error("cannot start the {} transport: {}", s.transport->name(), error);
+    s.transport->begin_stop();
     guard.reset();
     s.io.stop();
+    stop_loops();
     for (auto& t : pool) t.join();
     s.transport->finish_stop();
     return 1;
   }
-  log::info("serving {} over {} with {} threads (max {} groups, max message {} B, storage {} B per group)",
+  log::info("serving {} over {} with {} request threads (max {} groups, max message {} B, storage {} B per group)",
             s.options.dev_dir, s.transport->name(), s.threads, s.options.max_groups,
             s.options.max_message_size, s.options.max_storage_size);
   if (ready) ready();
@@ -160,6 +189,10 @@ int Service::run(std::function<void()> ready) {
   // run them now, while the sessions they answer still exist.
   s.io.restart();
   s.io.poll();
+  for (auto& loop : s.loops) {
+    loop->restart();
+    loop->poll();
+  }
   s.transport->finish_stop();
   log::info("stopped");
   return exit_code;

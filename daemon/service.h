@@ -1,12 +1,13 @@
-// service.h - synchmessd: one io_context, the core, and one transport.
+// service.h - synchmessd: its loop, the request threads, the core, and one transport.
 //
 // Contract: run() starts the transport (the master device), calls ready()
 // once the master exists, serves until SIGTERM/SIGINT, then answers every
 // pending request (sleepers get EINTR), removes the devices and returns the
 // exit status: 0 after a clean stop, 1 if the transport could not start or
 // lost the master device or the mount while serving (logged with why).
-// Thread safety: run() once, from one thread; it runs the io_context on
-// options.threads pool threads.
+// Thread safety: run() once, from one thread; it runs
+// its own loop on one thread, and options.threads request threads (the
+// transport's readers for FUSE, one io_context each for CUSE).
 #pragma once
 
 #include <functional>

@@ -21,6 +21,7 @@
 #include "requests/master_requests.h"
 #include "requests/reply.h"
 #include "requests/session_pump.h"
+#include "requests/session_readers.h"
 #include "fuse-fs/remote_writer.h"
 #include "synchmess_interface.h"
 
@@ -64,7 +65,7 @@ class FuseTransport final : public Transport {
   std::string group_path(unsigned d) const override { return ctx_.dev_dir + "/synchmess" + std::to_string(d); }
   void begin_stop() override {
     writer_.stop();
-    if (pump_) pump_->stop();
+    if (readers_) readers_->stop();
   }
   void finish_stop() override;
   const char* name() const noexcept override { return "fuse"; }
@@ -101,7 +102,7 @@ class FuseTransport final : public Transport {
   RemoteWriter writer_;
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
-  std::unique_ptr<SessionPump> pump_;
+  std::unique_ptr<SessionReaders> readers_;
 };
 
 // --- the operations table: small forwarding functions ---------------------
@@ -355,7 +356,7 @@ void FuseTransport::ioctl(Reply r, fuse_ino_t ino, unsigned cmd, void* arg, cons
 
 // Only the number's 8 size bytes travel: the descriptor and the first 4
 // bytes of device_path.  The descriptor and the full path go by the remote
-// writer's helper process (never a pool thread: the write can fault on
+// writer's helper process (never a request thread: the write can fault on
 // anything the caller mapped there), all or nothing, before the group is
 // installed: a caller whose struct cannot take the path gets EFAULT and
 // installs nothing.  The reply carries the same 8 bytes the caller's
@@ -471,10 +472,12 @@ Result<void> FuseTransport::start(std::string& error) {
     return fail(Errc::not_permitted);
   }
   mounted_ = true;
-  pump_ = std::make_unique<SessionPump>(ctx_.io, session_, "fuse " + ctx_.dev_dir, [this] {
+  // The request threads read /dev/fuse and answer what they read; only the
+  // install's remote write (and its completion) runs on the service's loop.
+  readers_ = std::make_unique<SessionReaders>(session_, "fuse " + ctx_.dev_dir, ctx_.request_threads, [this] {
     if (ctx_.lost) ctx_.lost(ctx_.dev_dir + ": the kernel ended the FUSE session (unmounted or aborted)");
   });
-  if (!pump_->start()) {
+  if (!readers_->start()) {
     error = "cannot serve the FUSE session";
     return fail(Errc::not_permitted);
   }
@@ -483,9 +486,9 @@ Result<void> FuseTransport::start(std::string& error) {
 
 void FuseTransport::finish_stop() {
   writer_.stop();
-  if (pump_) {
-    pump_->stop();
-    pump_.reset();
+  if (readers_) {
+    readers_->stop();
+    readers_.reset();
   }
   if (session_ != nullptr) {
     if (mounted_) fuse_session_unmount(session_);

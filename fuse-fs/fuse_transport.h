@@ -11,7 +11,9 @@
 // IOCTL_INSTALL_GROUP moves only 8 bytes through FUSE: the path is written
 // into the caller's group_t with process_vm_writev (remote_write.h); when
 // that is refused the ioctl fails (EPERM or EFAULT) and a line is logged.
-// Thread safety: requests are served from the service's pool threads.
+// Thread safety: requests are served by ctx.request_threads threads that
+// each read /dev/fuse and answer what they read (SessionReaders); the
+// install's remote write completes on the service's loop (ctx.io).
 #pragma once
 
 #include <memory>

@@ -22,7 +22,7 @@
 // by the fuse_req_t alone, whose address libfuse recycles once answered.
 // Poll handles are notified and destroyed through a PollHandles (libfuse's
 // by default; tests record), interrupts registered through the Reply.
-// Thread safety: every method may run on any pool thread at once.  The
+// Thread safety: every method may run on any thread at once.  The
 // interrupt callback only records and posts; the owner of the reply answers.
 #pragma once
 

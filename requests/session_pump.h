@@ -1,10 +1,14 @@
-// session_pump.h - serves one fuse_session (a CUSE device or a FUSE mount)
-// from the shared Boost.Asio io_context.
+// session_pump.h - serves one fuse_session (a CUSE device) from a Boost.Asio
+// io_context.  The daemon gives each request thread an io_context of its
+// own (concurrency hint 1) and spreads the CUSE devices over them, so the
+// thread that reads a request answers it; FUSE mounts, one session read by
+// several threads, use SessionReaders instead.
 //
 // Contract: start() makes the session fd non-blocking and keeps exactly
 // one asynchronous read of /dev/fuse (or /dev/cuse) outstanding on the
 // io_context.  When a request arrives, the next read is started at once
-// (so another pool thread can take the next request of the same session)
+// (on an io_context run by several threads, another one can take the next
+// request of the same session)
 // and then the request is processed on this thread: its handlers must not
 // block.  Reads are Asio's speculative non-blocking reads, so a request
 // that arrived while no read was outstanding is never left waiting for the

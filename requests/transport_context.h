@@ -1,8 +1,16 @@
 // transport_context.h - what a transport borrows from the service.
+//
+// Threads: `io` is the service's own loop (one thread): timers, the remote
+// writer, interrupts, signals: work that waits.  Requests are served by
+// request threads that read and answer them with no hand-off: `loops`
+// (one io_context per thread, concurrency hint 1) for transports that
+// serve many sessions (CUSE spreads its devices over them), or
+// `request_threads` threads of the transport's own (SessionReaders, FUSE).
 #pragma once
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 
@@ -14,6 +22,8 @@ namespace synchmess {
 
 struct TransportContext {
   boost::asio::io_context& io;
+  std::vector<boost::asio::io_context*> loops;  // may be empty (then use request_threads)
+  unsigned request_threads = 1;
   Registry& registry;
   Limits& limits;
   GroupRequests& groups;

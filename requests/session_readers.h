@@ -1,0 +1,78 @@
+// session_readers.h - serves one FUSE session from a few threads, each of
+// which reads a request from the session's fd and answers it itself.
+//
+// Contract: start() spawns `threads` reader threads.  Each blocks in read()
+// on the session fd and processes the request it got on the same thread
+// (handlers must not block), so the thread that read a request answers it:
+// no hand-off, no scheduler hop.  The kernel queues a blocked reader
+// exclusively, so one request wakes one reader, as in libfuse's own
+// multi-threaded loop (FUSE_DEV_IOC_CLONE fds would not change that: the
+// clones share the connection's input queue and its wait queue).
+// When the kernel ends the session (ENODEV: unmounted, aborted), or a read
+// fails with anything but a retry error (EINTR, EAGAIN, ENOENT: a request
+// interrupted before it was read) or comes back shorter than a request
+// header, on_closed runs once, on a reader thread (logged unless ENODEV).
+// stop() makes every reader return (a signal of its own, wake_signal(),
+// interrupts a blocked read; it is sent until the reader acknowledged) and
+// joins them: no request is read or processed after it returns.  A request
+// read while stop() runs is still processed.  Never call stop() from a
+// request handler or from on_closed.
+// Memory: one receive buffer per reader.
+// The seam: any fd that delivers one request per read (tests use a
+// SOCK_SEQPACKET socketpair and their own process callback).
+// Thread safety: start/stop from one thread that is not a reader; destroy
+// after stop() (the destructor stops).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "requests/fuse_api.h"
+#include "requests/session_pump.h"
+
+namespace synchmess {
+
+class SessionReaders {
+ public:
+  using Process = SessionPump::Process;
+
+  // Serves a mounted session (its fd exists and is blocking).
+  SessionReaders(fuse_session* session, std::string name, unsigned threads, std::function<void()> on_closed);
+  // Serves `fd`, which stays the caller's; it is made blocking.
+  SessionReaders(int fd, std::string name, unsigned threads, Process process, std::function<void()> on_closed);
+  ~SessionReaders();
+  SessionReaders(const SessionReaders&) = delete;
+  SessionReaders& operator=(const SessionReaders&) = delete;
+
+  bool start();  // false if the fd cannot be used or no thread starts (logged)
+  void stop();
+  const std::string& name() const noexcept { return name_; }
+
+  // The signal stop() interrupts reads with (a real-time signal; its
+  // handler does nothing, installed without SA_RESTART).
+  static int wake_signal() noexcept;
+
+ private:
+  struct Reader {
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+  void run(Reader& self);
+  void closed();
+
+  const int fd_;
+  const std::string name_;
+  const unsigned threads_;
+  const Process process_;
+  std::function<void()> on_closed_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> closed_{false};
+  std::vector<std::unique_ptr<Reader>> readers_;
+};
+
+}  // namespace synchmess

@@ -32,6 +32,7 @@ enum class Errc {
   no_such_group,    // a group's device or file without its group -> ENODEV
   try_again,        // a bounded queue is full (FUSE install)     -> EAGAIN
   own_request,      // a request made by the daemon's own helper  -> EIO
+  cluster_unavailable,  // --cluster: the NATS cluster did not answer -> EIO
 };
 
 template <class T>

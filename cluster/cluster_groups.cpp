@@ -128,9 +128,6 @@ Result<void> ClusterGroups::start(Registry& registry, std::string& error) {
             check(natsOptions_SetClosedCB(o, on_closed, this), "callback");
   if (ok && !options_.creds.empty())
     ok = check(natsOptions_SetUserCredentialsFromFiles(o, options_.creds.c_str(), nullptr), "credentials file");
-  if (ok && !options_.user.empty())
-    ok = check(natsOptions_SetUserInfo(o, options_.user.c_str(), options_.password.c_str()), "user");
-  if (ok && !options_.token.empty()) ok = check(natsOptions_SetToken(o, options_.token.c_str()), "token");
   if (ok && !options_.tls_ca.empty())
     ok = check(natsOptions_SetSecure(o, true), "TLS") &&
          check(natsOptions_LoadCATrustedCertificates(o, options_.tls_ca.c_str()), "TLS CA file");

@@ -38,6 +38,7 @@
 #include <string>
 #include <thread>
 
+#include "cluster/cluster_options.h"
 #include "cluster/work_pool.h"
 #include "core/errc.h"
 #include "core/group.h"
@@ -52,19 +53,6 @@ struct __natsMsg;
 
 namespace synchmess {
 
-struct ClusterOptions {
-  std::string servers;         // "nats://h:p[,nats://h:p...]"; empty: no cluster
-  unsigned replicas = 3;       // stream replicas (1..5)
-  std::string prefix = "synchmess";  // subjects PREFIX.*, streams PREFIX_g<d>
-  std::string creds;           // NATS credentials file (JWT + nkey)
-  std::string user, password;  // or user/password (also in the URL)
-  std::string token;           // or a token
-  std::string tls_ca;          // CA file: TLS with verification
-  std::string tls_cert, tls_key;  // client certificate and key
-  unsigned timeout_ms = 2000;  // a request's deadline for its NATS calls
-  unsigned gather_ms = 1000;   // how long AWAKE/FLUSH wait for other hosts
-  unsigned workers = 8;        // threads for NATS calls
-};
 
 class ClusterGroups final : public GroupBackend, public GroupListener {
  public:

@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "cluster/cluster_groups.h"
 #include "core/registry.h"
 #include "core/size_limits.h"
 #include "requests/group_requests.h"
@@ -28,8 +29,12 @@ struct Service::State {
                                 : std::max(2u, std::thread::hardware_concurrency())),
         io(static_cast<int>(threads)),
         groups(io, options.max_groups),
+        cluster(options.cluster.servers.empty()
+                    ? nullptr
+                    : std::make_unique<ClusterGroups>(options.cluster, limits, groups)),
         registry(io.get_executor(), limits,
-                 {.max_groups = options.max_groups, .listener = &groups}) {
+                 {.max_groups = options.max_groups,
+                  .listener = cluster ? static_cast<GroupListener*>(cluster.get()) : &groups}) {
     limits.max_message_size = options.max_message_size;
     limits.max_storage_size = options.max_storage_size;
   }
@@ -39,6 +44,7 @@ struct Service::State {
   boost::asio::io_context io;
   Limits limits;
   GroupRequests groups;
+  std::unique_ptr<ClusterGroups> cluster;  // --cluster: the groups' backend
   Registry registry;
   std::unique_ptr<Transport> transport;
 };
@@ -96,6 +102,14 @@ int Service::run(std::function<void()> ready) {
     signals.cancel(ignored);
     s.io.stop();
   };
+  if (s.cluster) {
+    std::string error;
+    if (auto started = s.cluster->start(s.registry, error); !started) {
+      log::error("{}", error);
+      return 1;
+    }
+    s.groups.set_backend(s.cluster.get());
+  }
   std::vector<std::thread> pool;
   for (unsigned i = 0; i < s.threads; ++i) pool.emplace_back([&] { s.io.run(); });
 
@@ -105,6 +119,7 @@ int Service::run(std::function<void()> ready) {
     guard.reset();
     s.io.stop();
     for (auto& t : pool) t.join();
+    if (s.cluster) s.cluster->stop();
     s.transport->finish_stop();
     return 1;
   }
@@ -141,6 +156,7 @@ int Service::run(std::function<void()> ready) {
   // run them now, while the sessions they answer still exist.
   s.io.restart();
   s.io.poll();
+  if (s.cluster) s.cluster->stop();  // answers what its threads still hold
   s.transport->finish_stop();
   log::info("stopped");
   return exit_code;

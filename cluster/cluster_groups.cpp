@@ -73,6 +73,12 @@ long remaining_ms(std::chrono::steady_clock::time_point deadline) {
   return std::max<long>(left, 0);
 }
 
+// One attempt's timeout: a lost request (no leader, a server that went
+// away) is sent again rather than waited for until the deadline.
+long attempt_ms(std::chrono::steady_clock::time_point deadline) {
+  return std::clamp(remaining_ms(deadline), 1L, 500L);
+}
+
 }  // namespace
 
 struct ClusterGroups::State {
@@ -144,6 +150,21 @@ Result<void> ClusterGroups::start(Registry& registry, std::string& error) {
       ok = check(st, "connect");
     }
   }
+  // Reads have a connection of their own, with the old request style (one
+  // inbox subscription per request): with libnats 3.4.1's shared response
+  // subscription, the answers to pull requests were lost while other
+  // requests ran at the same time (measured: every fetch timed out).
+  if (ok)
+    ok = check(natsOptions_SetRetryOnFailedConnect(o, true, nullptr, nullptr), "retry") &&
+         check(natsOptions_SetDisconnectedCB(o, nullptr, nullptr), "callback") &&
+         check(natsOptions_SetReconnectedCB(o, nullptr, nullptr), "callback") &&
+         check(natsOptions_SetClosedCB(o, nullptr, nullptr), "callback") &&
+         check(natsOptions_SetName(o, "synchmessd-reads"), "name") &&
+         check(natsOptions_UseOldRequestStyle(o, true), "request style");
+  if (ok) {
+    st = natsConnection_Connect(&read_nc_, o);
+    if (st != NATS_OK && st != NATS_NOT_YET_CONNECTED) ok = check(st, "connect");
+  }
   natsOptions_Destroy(o);
   if (!ok) return fail(Errc::invalid_argument);
   jsOptions jo;
@@ -178,11 +199,13 @@ void ClusterGroups::stop() {
     natsSubscription_Destroy(s);
   }
   if (js_ != nullptr) jsCtx_Destroy(js_);
-  if (nc_ != nullptr) {
-    natsConnection_Close(nc_);
-    natsConnection_Destroy(nc_);
+  for (natsConnection* c : {read_nc_, nc_}) {
+    if (c == nullptr) continue;
+    natsConnection_Close(c);
+    natsConnection_Destroy(c);
   }
   nc_ = nullptr;
+  read_nc_ = nullptr;
   js_ = nullptr;
   if (states_)
     for (unsigned d = 0; d <= max_groups_; ++d) delete states_[d].exchange(nullptr);
@@ -209,6 +232,10 @@ void ClusterGroups::connection_changed(bool up, const char* what) noexcept {
   } else if (!up && was) {
     log::warn("cluster: {}; requests fail with EIO until a NATS server answers again", what);
   }
+}
+
+bool ClusterGroups::reads_connected() const noexcept {
+  return read_nc_ != nullptr && natsConnection_Status(read_nc_) == NATS_CONN_STATUS_CONNECTED;
 }
 
 ClusterGroups::State* ClusterGroups::state(unsigned d) {
@@ -266,13 +293,22 @@ Result<void> ClusterGroups::bind(State& s, unsigned d) {
   cc.FilterSubject = s.subject.c_str();
   cc.MaxAckPending = -1;
   st = js_AddConsumer(nullptr, js_, s.stream.c_str(), &cc, &jo, &jerr);
-  if (st != NATS_OK) {
+  // A new consumer answers once its replicas elected a leader: wait for it
+  // (bounded), so that the first reads do not time out.
+  auto deadline = Clock::now() + std::chrono::milliseconds(options_.timeout_ms);
+  for (bool led = false; !led;) {
     jsConsumerInfo* ci = nullptr;
-    if (js_GetConsumerInfo(&ci, js_, s.stream.c_str(), consumer_name, &jo, &jerr) != NATS_OK) {
-      log::limited_warn("cluster: cannot create consumer {} of {}: {}", consumer_name, s.stream, status_text(st));
+    jo.Wait = std::max(1L, remaining_ms(deadline));
+    if (js_GetConsumerInfo(&ci, js_, s.stream.c_str(), consumer_name, &jo, &jerr) == NATS_OK) {
+      led = ci->Cluster == nullptr || (ci->Cluster->Leader != nullptr && *ci->Cluster->Leader != '\0');
+      jsConsumerInfo_Destroy(ci);
+    }
+    if (led) break;
+    if (remaining_ms(deadline) == 0 || stopping_.load()) {
+      log::limited_warn("cluster: consumer {} of {} not ready: {}", consumer_name, s.stream, status_text(st));
       return fail(Errc::cluster_unavailable);
     }
-    jsConsumerInfo_Destroy(ci);
+    std::this_thread::sleep_for(retry_pause);
   }
   s.bound = true;
   log::info("cluster: group {} bound to stream {}", d, s.stream);
@@ -314,30 +350,37 @@ void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned)
   auto deadline = Clock::now() + std::chrono::milliseconds(options_.timeout_ms);
   if (!bind(s, d)) return reply.fail(Errc::cluster_unavailable);
   static constexpr char pull[] = R"({"batch":1,"no_wait":true})";
+  std::string last_status;
   for (;;) {
     if (stopping_.load()) return reply.fail(Errc::shutting_down);
     std::uint64_t seen = s.arrivals.load();
     MsgPtr m;
     natsStatus st = NATS_CONNECTION_DISCONNECTED;
-    if (connected_.load())
-      st = natsConnection_Request(&m.m, nc_, s.next_subject.c_str(), pull, sizeof pull - 1, std::max(1L, remaining_ms(deadline)));
+    if (reads_connected())
+      // Wait until the deadline: a message delivered to a request that
+      // gave up waits ack_wait before anyone can read it.
+      st = natsConnection_Request(&m.m, read_nc_, s.next_subject.c_str(), pull, sizeof pull - 1, std::max(1L, remaining_ms(deadline)));
     if (st == NATS_OK) {
       const char* ack = natsMsg_GetReply(m.m);
       if (ack == nullptr || *ack == '\0') {  // a status: 404 no messages (or 408/409)
         const char* code = nullptr;
         natsMsgHeader_Get(m.m, "Status", &code);
-        if (code != nullptr && std::strcmp(code, "404") == 0) {
+        // Confirmed only when a message arrived since the group was last
+        // found empty (the lag below is of the last instant's messages).
+        if (code != nullptr && std::strcmp(code, "404") == 0 &&
+            (!s.maybe_readable.load() || confirmed_empty(s, deadline))) {
           std::uint64_t expected = seen;
           if (s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
           return reply.data({});
         }
+        last_status = code == nullptr ? "no status" : std::strcmp(code, "404") == 0 ? "404, but the stream holds undelivered messages" : code;
       } else {
         // Acknowledge, retrying until the deadline: an ack is idempotent.
         for (;;) {
           MsgPtr answer;
           natsStatus as = NATS_CONNECTION_DISCONNECTED;
-          if (connected_.load())
-            as = natsConnection_Request(&answer.m, nc_, ack, "+ACK", 4, std::max(1L, remaining_ms(deadline)));
+          if (reads_connected())
+            as = natsConnection_Request(&answer.m, read_nc_, ack, "+ACK", 4, attempt_ms(deadline));
           if (as == NATS_OK) {
             auto bytes = std::as_bytes(std::span(natsMsg_GetData(m.m), static_cast<std::size_t>(natsMsg_GetDataLength(m.m))));
             return reply.data(bytes.first(std::min(size, bytes.size())));
@@ -351,9 +394,38 @@ void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned)
         }
       }
     }
-    if (remaining_ms(deadline) == 0) return reply.fail(Errc::cluster_unavailable);
+    else
+      last_status = status_text(st);
+    if (remaining_ms(deadline) == 0) {
+      log::limited_warn("cluster: group {}: a read got no answer from JetStream in {} ms (last: {})", d,
+                        options_.timeout_ms, last_status);
+      return reply.fail(Errc::cluster_unavailable);
+    }
     std::this_thread::sleep_for(retry_pause);
   }
+}
+
+// JetStream's 404 comes from the consumer's leader, whose replica of the
+// stream may lag behind the stream's leader by the last instant's messages
+// (acknowledged to their writer by the two other replicas).  The stream's
+// leader confirms: it holds no message beyond those delivered and not yet
+// acknowledged (in flight to a reader, or held by a reader that died: those
+// come back after ack_wait).  Two more round trips, on empty reads only.
+bool ClusterGroups::confirmed_empty(State& s, Clock::time_point deadline) {
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = std::max(1L, remaining_ms(deadline));
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  jsStreamInfo* si = nullptr;
+  if (js_GetStreamInfo(&si, js_, s.stream.c_str(), &jo, &jerr) != NATS_OK) return false;
+  std::uint64_t stored = si->State.Msgs;
+  jsStreamInfo_Destroy(si);
+  if (stored == 0) return true;
+  jsConsumerInfo* ci = nullptr;
+  if (js_GetConsumerInfo(&ci, js_, s.stream.c_str(), consumer_name, &jo, &jerr) != NATS_OK) return false;
+  bool empty = stored <= static_cast<std::uint64_t>(std::max<int64_t>(ci->NumAckPending, 0));
+  jsConsumerInfo_Destroy(ci);
+  return empty;
 }
 
 // Publish and wait for JetStream's ack, retrying with the same message id

@@ -94,11 +94,13 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   using Clock = std::chrono::steady_clock;
 
   State* state(unsigned d);
+  bool reads_connected() const noexcept;
   Result<void> bind(State& s, unsigned d);
   __natsSubscription* puller(State& s, unsigned d, unsigned thread);
   void post(Reply reply, std::move_only_function<void(unsigned, Reply&)> job);
   Result<void> publish(unsigned d, std::span<const std::byte> bytes, Clock::time_point deadline);
   void read_job(Group& g, Reply& reply, std::size_t size, unsigned thread);
+  bool confirmed_empty(State& s, Clock::time_point deadline);
   // Local part of a control operation; returns the count (AWAKE) or errno.
   int control_here(char op, unsigned d, unsigned arg);
   // Broadcast op to the other hosts; sums their integer answers when
@@ -117,7 +119,8 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   const std::uint64_t host_id_;
   std::atomic<std::uint64_t> next_msg_id_{1};
 
-  __natsConnection* nc_ = nullptr;
+  __natsConnection* nc_ = nullptr;       // writes, JetStream API, broadcasts
+  __natsConnection* read_nc_ = nullptr;  // reads: fetch and ack
   __jsCtx* js_ = nullptr;
   __natsSubscription* msg_sub_ = nullptr;
   __natsSubscription* ctl_sub_ = nullptr;

@@ -22,6 +22,7 @@ constexpr const char* consumer_name = "readers";
 constexpr std::chrono::seconds ack_wait{10};
 constexpr std::chrono::milliseconds retry_pause{20};
 constexpr std::size_t header_room = 256;
+constexpr long fetch_attempt_ms = 2000;
 constexpr std::chrono::seconds heartbeat_every{1};
 constexpr std::chrono::milliseconds host_alive{3500};
 
@@ -40,6 +41,7 @@ std::string status_text(natsStatus st) {
 void on_disconnected(natsConnection*, void* self) {
   static_cast<ClusterGroups*>(self)->connection_changed(false, "disconnected");
 }
+void on_read_connected(natsConnection*, void*) {}  // reads_connected() asks the connection
 void on_reconnected(natsConnection*, void* self) {
   static_cast<ClusterGroups*>(self)->connection_changed(true, "reconnected");
 }
@@ -155,7 +157,8 @@ Result<void> ClusterGroups::start(Registry& registry, std::string& error) {
   // subscription, the answers to pull requests were lost while other
   // requests ran at the same time (measured: every fetch timed out).
   if (ok)
-    ok = check(natsOptions_SetRetryOnFailedConnect(o, true, nullptr, nullptr), "retry") &&
+    // A callback, or libnats retries the connect inline, forever.
+    ok = check(natsOptions_SetRetryOnFailedConnect(o, true, on_read_connected, this), "retry") &&
          check(natsOptions_SetDisconnectedCB(o, nullptr, nullptr), "callback") &&
          check(natsOptions_SetReconnectedCB(o, nullptr, nullptr), "callback") &&
          check(natsOptions_SetClosedCB(o, nullptr, nullptr), "callback") &&
@@ -357,9 +360,12 @@ void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned)
     MsgPtr m;
     natsStatus st = NATS_CONNECTION_DISCONNECTED;
     if (reads_connected())
-      // Wait until the deadline: a message delivered to a request that
-      // gave up waits ack_wait before anyone can read it.
-      st = natsConnection_Request(&m.m, read_nc_, s.next_subject.c_str(), pull, sizeof pull - 1, std::max(1L, remaining_ms(deadline)));
+      // A message delivered to a request that gave up waits ack_wait
+      // before anyone can read it, so an attempt waits long (fetch_attempt);
+      // but libnats 3.4.1 now and then loses an answer under concurrent
+      // requests, so not until the deadline.
+      st = natsConnection_Request(&m.m, read_nc_, s.next_subject.c_str(), pull, sizeof pull - 1,
+                                  std::clamp(remaining_ms(deadline), 1L, fetch_attempt_ms));
     if (st == NATS_OK) {
       const char* ack = natsMsg_GetReply(m.m);
       if (ack == nullptr || *ack == '\0') {  // a status: 404 no messages (or 408/409)

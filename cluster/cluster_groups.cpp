@@ -271,8 +271,9 @@ Result<void> ClusterGroups::bind(State& s, unsigned d) {
   cfg.Retention = js_WorkQueuePolicy;
   cfg.MaxBytes = static_cast<int64_t>(limits_.max_storage_size.load());
   // JetStream counts the headers (the message id) too; the exact limit on
-  // the payload is checked by write() before publishing.
-  cfg.MaxMsgSize = static_cast<int32_t>(limits_.max_message_size.load() + header_room);
+  // the payload (the current max_message_size) is checked by write().
+  // The largest size allowed at all: IOCTL_SET_PARAMS may raise the limit.
+  cfg.MaxMsgSize = static_cast<int32_t>(Limits::largest_max_message_size + header_room);
   cfg.Discard = js_DiscardNew;
   cfg.Storage = js_FileStorage;
   cfg.Replicas = options_.replicas;
@@ -388,6 +389,15 @@ void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned)
           if (reads_connected())
             as = natsConnection_Request(&answer.m, read_nc_, ack, "+ACK", 4, attempt_ms(deadline));
           if (as == NATS_OK) {
+            // The ack subject ends with the number of messages left behind
+            // this one: none, and none arrived since: poll says empty.
+            std::string_view tokens(ack);
+            std::uint64_t left = 1;
+            auto dot = tokens.rfind('.');
+            if (dot != std::string_view::npos)
+              std::from_chars(tokens.data() + dot + 1, tokens.data() + tokens.size(), left);
+            std::uint64_t expected = seen;
+            if (left == 0 && s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
             auto bytes = std::as_bytes(std::span(natsMsg_GetData(m.m), static_cast<std::size_t>(natsMsg_GetDataLength(m.m))));
             return reply.data(bytes.first(std::min(size, bytes.size())));
           }

@@ -459,7 +459,13 @@ Result<void> ClusterGroups::publish(unsigned d, std::span<const std::byte> bytes
       po.MaxWait = std::max(1L, remaining_ms(deadline));
       jsErrCode jerr = static_cast<jsErrCode>(0);
       natsStatus st = js_Publish(nullptr, js_, s.subject.c_str(), bytes.data(), static_cast<int>(bytes.size()), &po, &jerr);
-      if (st == NATS_OK) return {};
+      if (st == NATS_OK) {
+        // Readable now, on this host at once (other hosts when their copy
+        // of the message arrives).
+        s.arrivals.fetch_add(1);
+        s.maybe_readable.store(true);
+        return {};
+      }
       if (jerr == JSStreamMessageExceedsMaximumErr) return fail(Errc::message_too_big);
       if (jerr == JSStreamStoreFailedErr) return fail(Errc::storage_full);
     }

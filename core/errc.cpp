@@ -18,7 +18,8 @@ int to_errno(Errc e) noexcept {
     case Errc::out_of_memory: return ENOMEM;
     case Errc::invalid_argument: return EINVAL;
     case Errc::device_failed:
-    case Errc::own_request: return EIO;
+    case Errc::own_request:
+    case Errc::cluster_unavailable: return EIO;
     case Errc::no_such_group: return ENODEV;
     case Errc::try_again: return EAGAIN;
   }
@@ -42,6 +43,7 @@ std::string_view describe(Errc e) noexcept {
     case Errc::no_such_group: return "no group behind the device";
     case Errc::try_again: return "too many requests waiting";
     case Errc::own_request: return "request from the daemon's own helper";
+    case Errc::cluster_unavailable: return "the NATS cluster did not answer in time";
   }
   return "unknown error";
 }

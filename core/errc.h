@@ -32,6 +32,7 @@ enum class Errc {
   no_such_group,    // a device without its group; stats of a group not installed -> ENODEV
   try_again,        // a bounded queue is full (FUSE install)     -> EAGAIN
   own_request,      // a request made by the daemon's own helper  -> EIO
+  cluster_unavailable,  // --cluster: the NATS cluster did not answer -> EIO
 };
 
 template <class T>

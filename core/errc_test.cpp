@@ -31,6 +31,7 @@ std::optional<int> expected_errno(Errc e) {
     case Errc::no_such_group: return ENODEV;
     case Errc::try_again: return EAGAIN;
     case Errc::own_request: return EIO;
+    case Errc::cluster_unavailable: return EIO;
   }
   return std::nullopt;
 }
@@ -49,7 +50,7 @@ TEST(Errc, EveryValueMapsToItsErrno) {
     EXPECT_NE(describe(e), "unknown error") << "Errc #" << i << " has no description";
     ++checked;
   }
-  EXPECT_EQ(checked, static_cast<int>(Errc::own_request) + 1);
+  EXPECT_EQ(checked, static_cast<int>(Errc::cluster_unavailable) + 1);
 }
 
 // The rows spelled out, so a wrong mapping names itself in the output.
@@ -69,6 +70,7 @@ TEST(Errc, MapsToTheModulesErrnos) {
   EXPECT_EQ(to_errno(Errc::no_such_group), ENODEV);
   EXPECT_EQ(to_errno(Errc::try_again), EAGAIN);
   EXPECT_EQ(to_errno(Errc::own_request), EIO);
+  EXPECT_EQ(to_errno(Errc::cluster_unavailable), EIO);
 }
 
 }  // namespace

@@ -118,6 +118,24 @@ class Parser {
     number(o.max_storage_size, "--max-storage-size", Limits::largest_max_storage_size,
            "bytes stored per group, readable plus delayed,\n1..{} (default {})");
     number(o.threads, "--threads", Options::largest_threads, "request threads, 1..{} (default: one per core,\nat least 2)");
+    app_.add_option("--cluster", o.cluster.servers,
+                    "share every group with the other synchmessd of a\n"
+                    "NATS JetStream cluster: nats://HOST:PORT, comma-\n"
+                    "separated (tls://... for TLS; user:password@ or\n"
+                    "token@ before HOST)")
+        ->type_name("URL[,URL...]")
+        ->check(noted("--cluster", nats_urls()));
+    number(o.cluster.replicas, "--cluster-replicas", 5u, "copies of each group's stream, 1..{} (default {})");
+    app_.add_option("--cluster-prefix", o.cluster.prefix,
+                    "subjects PREFIX.*, streams PREFIX_gN (default\nsynchmess)")
+        ->type_name("NAME")
+        ->check(noted("--cluster-prefix", token()));
+    app_.add_option("--cluster-creds", o.cluster.creds, "NATS credentials file (JWT and NKey seed)")->type_name("FILE");
+    app_.add_option("--cluster-tls-ca", o.cluster.tls_ca, "CA certificates: TLS, server verified")->type_name("FILE");
+    app_.add_option("--cluster-tls-cert", o.cluster.tls_cert, "client certificate (with --cluster-tls-key)")->type_name("FILE");
+    app_.add_option("--cluster-tls-key", o.cluster.tls_key, "client certificate's private key")->type_name("FILE");
+    number(o.cluster.timeout_ms, "--cluster-timeout", 60000u,
+           "ms a request waits for the cluster before EIO,\n1..{} (default {})");
     app_.set_config("--config", "",
                     "read `name = value` settings (the option names\n"
                     "above without --) before the command line")
@@ -182,6 +200,38 @@ class Parser {
           for (const char* w : words)
             if (CLI::detail::to_lower(s) == w) return "";
           return fmt::format("'{}' is not true or false", s);
+        },
+        "");
+  }
+
+  // Comma-separated nats:// or tls:// URLs with a host.
+  static CLI::Validator nats_urls() {
+    return CLI::Validator(
+        [](std::string& s) -> std::string {
+          std::size_t pos = 0;
+          do {
+            std::size_t comma = std::min(s.find(',', pos), s.size());
+            std::string_view url(s.data() + pos, comma - pos);
+            std::size_t scheme = url.find("://");
+            std::string_view name = scheme == std::string_view::npos ? "" : url.substr(0, scheme);
+            if ((name != "nats" && name != "tls") || url.size() == scheme + 3 ||
+                url.find_first_of(" \t") != std::string_view::npos)
+              return fmt::format("'{}' is not a nats://HOST:PORT URL", url);
+            pos = comma + 1;
+          } while (pos <= s.size());
+          return "";
+        },
+        "");
+  }
+
+  // Letters, digits, '-' and '_': a NATS subject token and stream name.
+  static CLI::Validator token() {
+    return CLI::Validator(
+        [](std::string& s) -> std::string {
+          if (s.empty() || s.size() > 32 ||
+              s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != std::string::npos)
+            return fmt::format("'{}' is not 1-32 letters, digits, '-' or '_'", s);
+          return "";
         },
         "");
   }

@@ -4,6 +4,10 @@
 //   synchmessd [--transport=cuse|fuse|auto] [--dev-dir=DIR] [--foreground]
 //              [--no-modprobe] [--max-groups=N] [--max-message-size=N]
 //              [--max-storage-size=N] [--threads=N] [--config=FILE] [--help]
+//              [--cluster=URL[,URL...]] [--cluster-replicas=N]
+//              [--cluster-prefix=NAME] [--cluster-creds=FILE]
+//              [--cluster-tls-ca=FILE] [--cluster-tls-cert=FILE]
+//              [--cluster-tls-key=FILE] [--cluster-timeout=MS]
 // (also `--name value`, and -h).  A config file holds the same settings as
 // `name = value` lines, option names without the dashes ('#' starts a
 // comment; quotes around a value are removed); the command line wins over the
@@ -19,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/cluster_options.h"
 #include "core/errc.h"
 #include "core/registry.h"
 #include "core/size_limits.h"
@@ -40,6 +45,7 @@ struct Options {
   std::size_t max_storage_size = Limits::default_max_storage_size;
   unsigned threads = 0;  // 0: one per core, at least 2; at most largest_threads
   bool help = false;
+  ClusterOptions cluster;  // cluster.servers empty: no cluster
 };
 
 struct ParsedOptions {

@@ -242,3 +242,39 @@ TEST(Options, DevDirMustLeaveRoomForTheLongestDevicePath) {
 }
 
 }  // namespace synchmess
+
+namespace synchmess {
+
+TEST(Options, ClusterIsOffByDefault) {
+  auto p = parse_options({});
+  ASSERT_TRUE(p.error.empty());
+  EXPECT_TRUE(p.options.cluster.servers.empty());
+  EXPECT_EQ(p.options.cluster.replicas, 3u);
+  EXPECT_EQ(p.options.cluster.prefix, "synchmess");
+  EXPECT_EQ(p.options.cluster.timeout_ms, 2000u);
+}
+
+TEST(Options, ClusterOptions) {
+  auto p = parse_options({"--cluster=nats://127.0.0.1:4222,tls://u:p@h2:4223", "--cluster-replicas=1",
+                          "--cluster-prefix=team_a", "--cluster-creds=/etc/x.creds", "--cluster-tls-ca=/ca.pem",
+                          "--cluster-timeout=500"});
+  ASSERT_TRUE(p.error.empty()) << p.error;
+  EXPECT_EQ(p.options.cluster.servers, "nats://127.0.0.1:4222,tls://u:p@h2:4223");
+  EXPECT_EQ(p.options.cluster.replicas, 1u);
+  EXPECT_EQ(p.options.cluster.prefix, "team_a");
+  EXPECT_EQ(p.options.cluster.creds, "/etc/x.creds");
+  EXPECT_EQ(p.options.cluster.tls_ca, "/ca.pem");
+  EXPECT_EQ(p.options.cluster.timeout_ms, 500u);
+}
+
+TEST(Options, BadClusterValuesAreRefusedNamingTheOption) {
+  for (std::string bad : {"--cluster=127.0.0.1:4222", "--cluster=http://h:1", "--cluster=nats://",
+                          "--cluster=nats://a:1,", "--cluster-replicas=0", "--cluster-replicas=6",
+                          "--cluster-prefix=a.b", "--cluster-prefix=", "--cluster-timeout=0"}) {
+    auto p = parse_options({bad});
+    std::string name = bad.substr(0, bad.find('='));
+    EXPECT_NE(p.error.find(name), std::string::npos) << bad << " gave: '" << p.error << "'";
+  }
+}
+
+}  // namespace synchmess

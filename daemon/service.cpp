@@ -12,6 +12,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "cluster/cluster_groups.h"
 #include "core/registry.h"
 #include "core/size_limits.h"
 #include "requests/group_requests.h"
@@ -47,8 +48,12 @@ struct Service::State {
                                 : std::max(2u, std::thread::hardware_concurrency())),
         io(1),
         groups(io, options.max_groups),
+        cluster(options.cluster.servers.empty()
+                    ? nullptr
+                    : std::make_unique<ClusterGroups>(options.cluster, limits, groups)),
         registry(io.get_executor(), limits,
-                 {.max_groups = options.max_groups, .listener = &groups}) {
+                 {.max_groups = options.max_groups,
+                  .listener = cluster ? static_cast<GroupListener*>(cluster.get()) : &groups}) {
     limits.max_message_size = options.max_message_size;
     limits.max_storage_size = options.max_storage_size;
   }
@@ -63,6 +68,7 @@ struct Service::State {
   std::vector<std::unique_ptr<boost::asio::io_context>> loops;
   Limits limits;
   GroupRequests groups;
+  std::unique_ptr<ClusterGroups> cluster;  // --cluster: the groups' backend
   Registry registry;
   std::unique_ptr<Transport> transport;
 };
@@ -141,6 +147,14 @@ int Service::run(std::function<void()> ready) {
     s.io.stop();
     stop_loops();
   };
+  if (s.cluster) {
+    std::string error;
+    if (auto started = s.cluster->start(s.registry, error); !started) {
+      log::error("{}", error);
+      return 1;
+    }
+    s.groups.set_backend(s.cluster.get());
+  }
   std::vector<std::thread> pool;
   pool.emplace_back([&] { s.io.run(); });
   for (auto& loop : s.loops) pool.emplace_back([l = loop.get()] { l->run(); });
@@ -153,6 +167,7 @@ int Service::run(std::function<void()> ready) {
     s.io.stop();
     stop_loops();
     for (auto& t : pool) t.join();
+    if (s.cluster) s.cluster->stop();
     s.transport->finish_stop();
     return 1;
   }
@@ -193,6 +208,7 @@ int Service::run(std::function<void()> ready) {
     loop->restart();
     loop->poll();
   }
+  if (s.cluster) s.cluster->stop();  // answers what its threads still hold
   s.transport->finish_stop();
   log::info("stopped");
   return exit_code;

@@ -31,6 +31,7 @@ void GroupRequests::open(Group& g, Reply reply, fuse_file_info& fi) {
   fi.fh = next_file_.fetch_add(1, std::memory_order_relaxed);
   fi.direct_io = 1;
   fi.nonseekable = 1;
+  if (backend_ != nullptr) backend_->opened(g);
   reply.open(fi);
 }
 
@@ -50,6 +51,7 @@ void GroupRequests::release(Group& g, Reply reply, const fuse_file_info& fi) {
 }
 
 void GroupRequests::read(Group& g, Reply reply, std::size_t size) {
+  if (backend_ != nullptr) return backend_->read(g, std::move(reply), size);
   MessagePtr m = g.receive();
   if (!m) {
     reply.data({});
@@ -59,6 +61,7 @@ void GroupRequests::read(Group& g, Reply reply, std::size_t size) {
 }
 
 void GroupRequests::write(Group& g, Reply reply, std::span<const std::byte> bytes) {
+  if (backend_ != nullptr) return backend_->write(g, std::move(reply), bytes);
   auto sent = g.send(bytes);
   if (sent)
     reply.written(*sent);
@@ -67,11 +70,13 @@ void GroupRequests::write(Group& g, Reply reply, std::span<const std::byte> byte
 }
 
 void GroupRequests::flush(Group& g, Reply reply) {
+  if (backend_ != nullptr) return backend_->flush(g, std::move(reply), false);
   g.flush_delayed();
   reply.ok();
 }
 
 void GroupRequests::ioctl(Group& g, Reply reply, IoctlSpec spec, std::span<const std::byte> in) {
+  if (backend_ != nullptr && spec.op != IoctlOp::sleep) return backend_ioctl(g, std::move(reply), spec, in);
   switch (spec.op) {
     case IoctlOp::sleep:
       sleep(g, std::move(reply));
@@ -104,6 +109,21 @@ void GroupRequests::ioctl(Group& g, Reply reply, IoctlSpec spec, std::span<const
     default:
       reply.fail(Errc::unknown_request);
       return;
+  }
+}
+
+void GroupRequests::backend_ioctl(Group& g, Reply reply, IoctlSpec spec, std::span<const std::byte> in) {
+  switch (spec.op) {
+    case IoctlOp::awake: return backend_->awake(g, std::move(reply));
+    case IoctlOp::revoke: return backend_->revoke(g, std::move(reply));
+    case IoctlOp::flush: return backend_->flush(g, std::move(reply), true);
+    case IoctlOp::set_send_delay: {
+      if (in.size() < sizeof(unsigned)) return reply.fail(Errc::bad_address);
+      unsigned ms = 0;
+      std::memcpy(&ms, in.data(), sizeof ms);
+      return backend_->set_send_delay(g, std::move(reply), ms);
+    }
+    default: return reply.fail(Errc::unknown_request);
   }
 }
 
@@ -179,9 +199,10 @@ GroupRequests::Pollers& GroupRequests::pollers(unsigned descriptor) {
 void GroupRequests::poll(Group& g, Reply reply, const fuse_file_info& fi, fuse_pollhandle* ph) {
   const unsigned writable = POLLOUT | POLLWRNORM;
   const unsigned readable = POLLIN | POLLRDNORM;
-  if (g.readable() || ph == nullptr) {
+  auto has_message = [&] { return backend_ != nullptr ? backend_->readable(g) : g.readable(); };
+  if (has_message() || ph == nullptr) {
     if (ph != nullptr) handles_.destroy(ph);
-    reply.poll(writable | (g.readable() ? readable : 0));
+    reply.poll(writable | (has_message() ? readable : 0));
     return;
   }
   Pollers& p = pollers(g.descriptor());
@@ -199,7 +220,7 @@ void GroupRequests::poll(Group& g, Reply reply, const fuse_file_info& fi, fuse_p
   if (replaced != nullptr) handles_.destroy(replaced);
   // A message published between the check above and the registration
   // would have found no handle: look again now that the handle is visible.
-  bool now = g.readable();
+  bool now = has_message();
   reply.poll(writable | (now ? readable : 0));
   if (now) notify_pollers(g.descriptor());
 }

@@ -22,6 +22,9 @@
 // by the fuse_req_t alone, whose address libfuse recycles once answered.
 // Poll handles are notified and destroyed through a PollHandles (libfuse's
 // by default; tests record), interrupts registered through the Reply.
+// With a backend (set_backend, synchmessd --cluster) read, write, flush,
+// AWAKE, SET_SEND_DELAY, REVOKE, FLUSH and poll's readability go to it
+// (group_backend.h); open tells it the group is in use.
 // Thread safety: every method may run on any thread at once.  The
 // interrupt callback only records and posts; the owner of the reply answers.
 #pragma once
@@ -40,6 +43,7 @@
 #include "core/group.h"
 #include "core/ioctl_codec.h"
 #include "requests/fuse_api.h"
+#include "requests/group_backend.h"
 #include "requests/reply.h"
 
 namespace synchmess {
@@ -79,6 +83,10 @@ class GroupRequests final : public GroupListener {
   void ioctl(Group& g, Reply reply, IoctlSpec spec, std::span<const std::byte> in);
   void poll(Group& g, Reply reply, const fuse_file_info& fi, fuse_pollhandle* ph);
 
+  // Before any request: the group operations named above go to `backend`
+  // (which outlives this object's requests).  nullptr: the local core.
+  void set_backend(GroupBackend* backend) noexcept { backend_ = backend; }
+
   void on_readable(Group& g) noexcept override;
   // Drops every registered poll handle (pollers get no further wake-ups).
   void shutdown() noexcept;
@@ -107,6 +115,7 @@ class GroupRequests final : public GroupListener {
   };
 
   void sleep(Group& g, Reply reply);
+  void backend_ioctl(Group& g, Reply reply, IoctlSpec spec, std::span<const std::byte> in);
   static void on_interrupt(fuse_req_t req, void* self);
   void interrupted(fuse_req_t req);
   Pollers& pollers(unsigned descriptor);
@@ -115,6 +124,7 @@ class GroupRequests final : public GroupListener {
   boost::asio::io_context& io_;
   const unsigned max_groups_;
   PollHandles& handles_;
+  GroupBackend* backend_ = nullptr;
   std::function<void()> sleep_window_hook_;
   std::atomic<std::uint64_t> next_file_{1};
   // Sleepers by request: an entry lives from sleep() until the completion,

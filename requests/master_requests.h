@@ -11,7 +11,7 @@
 //  - get_stats / get_group_stats: the statistics (stats_requests.h); any
 //    caller; uptime counts from this object's construction.
 //  - any other ioctl: EPERM.
-// Thread safety: every method may run on any pool thread at once.
+// Thread safety: every method may run on any request thread at once.
 #pragma once
 
 #include <chrono>

@@ -1,0 +1,724 @@
+#include "cluster/cluster_groups.h"
+
+#include <nats/nats.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "requests/log.h"
+
+namespace synchmess {
+
+namespace {
+
+constexpr const char* consumer_name = "readers";
+// How long a message fetched by a read may stay unacknowledged before
+// JetStream gives it to another reader: far above a read's deadline, so a
+// read that acknowledged in time is never redelivered; a daemon killed
+// between fetch and ack delays that one message by this much.
+constexpr std::chrono::seconds ack_wait{10};
+constexpr std::chrono::milliseconds retry_pause{20};
+constexpr std::size_t header_room = 256;
+constexpr long fetch_attempt_ms = 2000;
+constexpr std::chrono::seconds heartbeat_every{1};
+constexpr std::chrono::milliseconds host_alive{3500};
+
+std::uint64_t random_host_id() {
+  std::random_device rd;
+  return (std::uint64_t{rd()} << 32) ^ rd();
+}
+
+std::string status_text(natsStatus st) {
+  std::string t = natsStatus_GetText(st);
+  const char* last = nats_GetLastError(nullptr);
+  if (last != nullptr && *last != '\0') t += fmt::format(" ({})", last);
+  return t;
+}
+
+void on_disconnected(natsConnection*, void* self) {
+  static_cast<ClusterGroups*>(self)->connection_changed(false, "disconnected");
+}
+void on_read_connected(natsConnection*, void*) {}  // reads_connected() asks the connection
+void on_reconnected(natsConnection*, void* self) {
+  static_cast<ClusterGroups*>(self)->connection_changed(true, "reconnected");
+}
+void on_connected(natsConnection*, void* self) {
+  static_cast<ClusterGroups*>(self)->connection_changed(true, "connected");
+}
+void on_closed(natsConnection*, void* self) {
+  static_cast<ClusterGroups*>(self)->connection_changed(false, "closed");
+}
+void on_msg(natsConnection*, natsSubscription*, natsMsg* m, void* self) {
+  static_cast<ClusterGroups*>(self)->on_message(m);
+  natsMsg_Destroy(m);
+}
+void on_ctl(natsConnection*, natsSubscription*, natsMsg* m, void* self) {
+  static_cast<ClusterGroups*>(self)->on_control(m);
+  natsMsg_Destroy(m);
+}
+void on_hb(natsConnection*, natsSubscription*, natsMsg* m, void* self) {
+  static_cast<ClusterGroups*>(self)->on_host(m);
+  natsMsg_Destroy(m);
+}
+
+// Owns a natsMsg.
+struct MsgPtr {
+  natsMsg* m = nullptr;
+  ~MsgPtr() { natsMsg_Destroy(m); }
+};
+
+long remaining_ms(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+  return std::max<long>(left, 0);
+}
+
+// One attempt's timeout: a lost request (no leader, a server that went
+// away) is sent again rather than waited for until the deadline.
+long attempt_ms(std::chrono::steady_clock::time_point deadline) {
+  return std::clamp(remaining_ms(deadline), 1L, 500L);
+}
+
+}  // namespace
+
+struct ClusterGroups::State {
+  std::mutex mu;  // bind
+  bool bound = false;
+  std::string stream, subject, next_subject;
+  std::atomic<bool> maybe_readable{true};
+  std::atomic<std::uint64_t> arrivals{0};
+  bool queued = false;  // mover_mu_: in mover_queue_
+  bool moving = false;  // mover_mu_: the mover holds one of its messages
+};
+
+ClusterGroups::ClusterGroups(ClusterOptions options, const Limits& limits, GroupListener& pollers)
+    : options_(std::move(options)), limits_(limits), pollers_(pollers), host_id_(random_host_id()) {}
+
+ClusterGroups::~ClusterGroups() { stop(); }
+
+Result<void> ClusterGroups::start(Registry& registry, std::string& error) {
+  registry_ = &registry;
+  max_groups_ = registry.max_groups();
+  states_ = std::make_unique<std::atomic<State*>[]>(max_groups_ + 1);
+  for (unsigned d = 0; d <= max_groups_; ++d) states_[d].store(nullptr, std::memory_order_relaxed);
+
+  std::vector<std::string> urls;
+  for (std::size_t pos = 0; pos <= options_.servers.size();) {
+    std::size_t comma = options_.servers.find(',', pos);
+    if (comma == std::string::npos) comma = options_.servers.size();
+    if (comma > pos) urls.push_back(options_.servers.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  std::vector<const char*> url_ptrs;
+  for (auto& u : urls) url_ptrs.push_back(u.c_str());
+
+  natsOptions* o = nullptr;
+  natsStatus st = natsOptions_Create(&o);
+  auto check = [&](natsStatus s, const char* what) {
+    if (s == NATS_OK) return true;
+    error = fmt::format("--cluster: {}: {}", what, status_text(s));
+    return false;
+  };
+  bool ok = check(st, "options") &&
+            check(natsOptions_SetServers(o, url_ptrs.data(), static_cast<int>(url_ptrs.size())), "server list") &&
+            check(natsOptions_SetName(o, "synchmessd"), "name") &&
+            check(natsOptions_SetTimeout(o, options_.timeout_ms), "timeout") &&
+            check(natsOptions_SetMaxReconnect(o, -1), "reconnect") &&
+            check(natsOptions_SetReconnectWait(o, 250), "reconnect wait") &&
+            check(natsOptions_SetPingInterval(o, 1000), "ping interval") &&
+            check(natsOptions_SetMaxPingsOut(o, 2), "pings") &&
+            check(natsOptions_SetFailRequestsOnDisconnect(o, true), "fail requests") &&
+            check(natsOptions_SetRetryOnFailedConnect(o, true, on_connected, this), "retry") &&
+            check(natsOptions_SetDisconnectedCB(o, on_disconnected, this), "callback") &&
+            check(natsOptions_SetReconnectedCB(o, on_reconnected, this), "callback") &&
+            check(natsOptions_SetClosedCB(o, on_closed, this), "callback");
+  if (ok && !options_.creds.empty())
+    ok = check(natsOptions_SetUserCredentialsFromFiles(o, options_.creds.c_str(), nullptr), "credentials file");
+  if (ok && !options_.tls_ca.empty())
+    ok = check(natsOptions_SetSecure(o, true), "TLS") &&
+         check(natsOptions_LoadCATrustedCertificates(o, options_.tls_ca.c_str()), "TLS CA file");
+  if (ok && !options_.tls_cert.empty())
+    ok = check(natsOptions_LoadCertificatesChain(o, options_.tls_cert.c_str(), options_.tls_key.c_str()),
+               "TLS certificate");
+  if (ok) {
+    st = natsConnection_Connect(&nc_, o);
+    if (st == NATS_OK) {
+      connection_changed(true, "connected");
+    } else if (st == NATS_NOT_YET_CONNECTED) {
+      log::warn("cluster: no NATS server of {} answers yet; requests fail with EIO until one does", options_.servers);
+    } else {
+      ok = check(st, "connect");
+    }
+  }
+  // Reads have a connection of their own, with the old request style (one
+  // inbox subscription per request): with libnats 3.4.1's shared response
+  // subscription, the answers to pull requests were lost while other
+  // requests ran at the same time (measured: every fetch timed out).
+  if (ok)
+    // A callback, or libnats retries the connect inline, forever.
+    ok = check(natsOptions_SetRetryOnFailedConnect(o, true, on_read_connected, this), "retry") &&
+         check(natsOptions_SetDisconnectedCB(o, nullptr, nullptr), "callback") &&
+         check(natsOptions_SetReconnectedCB(o, nullptr, nullptr), "callback") &&
+         check(natsOptions_SetClosedCB(o, nullptr, nullptr), "callback") &&
+         check(natsOptions_SetName(o, "synchmessd-reads"), "name") &&
+         check(natsOptions_UseOldRequestStyle(o, true), "request style");
+  if (ok) {
+    st = natsConnection_Connect(&read_nc_, o);
+    if (st != NATS_OK && st != NATS_NOT_YET_CONNECTED) ok = check(st, "connect");
+  }
+  natsOptions_Destroy(o);
+  if (!ok) return fail(Errc::invalid_argument);
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = options_.timeout_ms;
+  if (!check(natsConnection_JetStream(&js_, nc_, &jo), "JetStream context")) return fail(Errc::invalid_argument);
+  std::string p = options_.prefix;
+  if (!check(natsConnection_Subscribe(&msg_sub_, nc_, (p + ".msg.*").c_str(), on_msg, this), "subscribe") ||
+      !check(natsConnection_Subscribe(&ctl_sub_, nc_, (p + ".ctl").c_str(), on_ctl, this), "subscribe") ||
+      !check(natsConnection_Subscribe(&host_sub_, nc_, (p + ".hosts").c_str(), on_hb, this), "subscribe"))
+    return fail(Errc::invalid_argument);
+  // Every host's copy of every message: never drop them for a slow poller.
+  natsSubscription_SetPendingLimits(msg_sub_, -1, -1);
+  pool_ = std::make_unique<WorkPool>(options_.workers, 4096);
+  mover_ = std::thread([this] { mover_loop(); });
+  heartbeat_ = std::thread([this] { heartbeat_loop(); });
+  log::info("cluster: groups are JetStream streams {}_g<N> on {} ({} replicas), host id {:016x}", p,
+            options_.servers, options_.replicas, host_id_);
+  return {};
+}
+
+void ClusterGroups::stop() {
+  if (stopping_.exchange(true)) return;
+  if (pool_) pool_->stop();
+  mover_cv_.notify_all();
+  hosts_cv_.notify_all();
+  if (mover_.joinable()) mover_.join();
+  if (heartbeat_.joinable()) heartbeat_.join();
+  for (natsSubscription* s : {msg_sub_, ctl_sub_, host_sub_}) {
+    if (s == nullptr) continue;
+    natsSubscription_Unsubscribe(s);
+    natsSubscription_Destroy(s);
+  }
+  if (js_ != nullptr) jsCtx_Destroy(js_);
+  for (natsConnection* c : {read_nc_, nc_}) {
+    if (c == nullptr) continue;
+    natsConnection_Close(c);
+    natsConnection_Destroy(c);
+  }
+  nc_ = nullptr;
+  read_nc_ = nullptr;
+  js_ = nullptr;
+  if (states_)
+    for (unsigned d = 0; d <= max_groups_; ++d) delete states_[d].exchange(nullptr);
+  // The library's own threads (delivery, timers) end here.
+  nats_CloseAndWait(static_cast<int64_t>(options_.timeout_ms));
+}
+
+void ClusterGroups::connection_changed(bool up, const char* what) noexcept {
+  bool was = connected_.exchange(up);
+  if (stopping_.load()) return;
+  if (up && !was) {
+    const char* url = "?";
+    char buf[256];
+    if (nc_ != nullptr && natsConnection_GetConnectedUrl(nc_, buf, sizeof buf) == NATS_OK) url = buf;
+    log::info("cluster: {} to {}", what, url);
+    // Messages may have arrived while we were away: pollers look again.
+    if (states_)
+      for (unsigned d = 1; d <= max_groups_; ++d)
+        if (State* s = states_[d].load(std::memory_order_acquire)) {
+          s->maybe_readable.store(true);
+          s->arrivals.fetch_add(1);
+          if (Group* g = registry_->find(d)) pollers_.on_readable(*g);
+        }
+  } else if (!up && was) {
+    log::warn("cluster: {}; requests fail with EIO until a NATS server answers again", what);
+  }
+}
+
+bool ClusterGroups::reads_connected() const noexcept {
+  return read_nc_ != nullptr && natsConnection_Status(read_nc_) == NATS_CONN_STATUS_CONNECTED;
+}
+
+ClusterGroups::State* ClusterGroups::state(unsigned d) {
+  if (State* s = states_[d].load(std::memory_order_acquire)) return s;
+  std::lock_guard lock(states_mu_);
+  State* s = states_[d].load(std::memory_order_acquire);
+  if (s == nullptr) {
+    s = new State;
+    s->stream = fmt::format("{}_g{}", options_.prefix, d);
+    s->subject = fmt::format("{}.msg.{}", options_.prefix, d);
+    s->next_subject = fmt::format("$JS.API.CONSUMER.MSG.NEXT.{}.{}", s->stream, consumer_name);
+    states_[d].store(s, std::memory_order_release);
+  }
+  return s;
+}
+
+// Creates or binds the stream and the shared consumer.  JetStream's create
+// calls are idempotent for an identical configuration; a stream made by a
+// host with other limits is used as it is (logged).
+Result<void> ClusterGroups::bind(State& s, unsigned d) {
+  std::lock_guard lock(s.mu);
+  if (s.bound) return {};
+  if (!connected_.load()) return fail(Errc::cluster_unavailable);
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  const char* subjects[] = {s.subject.c_str()};
+  cfg.Name = s.stream.c_str();
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Retention = js_WorkQueuePolicy;
+  cfg.MaxBytes = static_cast<int64_t>(limits_.max_storage_size.load());
+  // JetStream counts the headers (the message id) too; the exact limit on
+  // the payload (the current max_message_size) is checked by write().
+  // The largest size allowed at all: IOCTL_SET_PARAMS may raise the limit.
+  cfg.MaxMsgSize = static_cast<int32_t>(Limits::largest_max_message_size + header_room);
+  cfg.Discard = js_DiscardNew;
+  cfg.Storage = js_FileStorage;
+  cfg.Replicas = options_.replicas;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = options_.timeout_ms;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus st = js_AddStream(nullptr, js_, &cfg, &jo, &jerr);
+  if (st != NATS_OK && jerr == JSStreamNameExistErr) {
+    log::warn("cluster: stream {} exists with another configuration (limits set by another host); using it", s.stream);
+  } else if (st != NATS_OK) {
+    log::limited_warn("cluster: cannot create stream {}: {} (JetStream error {})", s.stream, status_text(st),
+                      static_cast<int>(jerr));
+    return fail(Errc::cluster_unavailable);
+  }
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = consumer_name;
+  cc.AckPolicy = js_AckExplicit;
+  cc.AckWait = std::chrono::duration_cast<std::chrono::nanoseconds>(ack_wait).count();
+  cc.FilterSubject = s.subject.c_str();
+  cc.MaxAckPending = -1;
+  st = js_AddConsumer(nullptr, js_, s.stream.c_str(), &cc, &jo, &jerr);
+  // A new consumer answers once its replicas elected a leader: wait for it
+  // (bounded), so that the first reads do not time out.
+  auto deadline = Clock::now() + std::chrono::milliseconds(options_.timeout_ms);
+  for (bool led = false; !led;) {
+    jsConsumerInfo* ci = nullptr;
+    jo.Wait = std::max(1L, remaining_ms(deadline));
+    if (js_GetConsumerInfo(&ci, js_, s.stream.c_str(), consumer_name, &jo, &jerr) == NATS_OK) {
+      led = ci->Cluster == nullptr || (ci->Cluster->Leader != nullptr && *ci->Cluster->Leader != '\0');
+      jsConsumerInfo_Destroy(ci);
+    }
+    if (led) break;
+    if (remaining_ms(deadline) == 0 || stopping_.load()) {
+      log::limited_warn("cluster: consumer {} of {} not ready: {}", consumer_name, s.stream, status_text(st));
+      return fail(Errc::cluster_unavailable);
+    }
+    std::this_thread::sleep_for(retry_pause);
+  }
+  s.bound = true;
+  log::info("cluster: group {} bound to stream {}", d, s.stream);
+  return {};
+}
+
+void ClusterGroups::post(Reply reply, std::move_only_function<void(unsigned, Reply&)> job) {
+  auto r = std::make_shared<Reply>(std::move(reply));
+  bool queued = pool_->post({.run = [r, j = std::move(job)](unsigned t) mutable { j(t, *r); },
+                             .cancel = [r] { r->fail(Errc::shutting_down); }});
+  if (!queued) r->fail(stopping_.load() ? Errc::shutting_down : Errc::try_again);
+}
+
+void ClusterGroups::opened(Group& g) noexcept {
+  State* s = state(g.descriptor());
+  {
+    std::lock_guard lock(s->mu);
+    if (s->bound) return;
+  }
+  unsigned d = g.descriptor();
+  pool_->post({.run = [this, s, d](unsigned) { (void)bind(*s, d); }, .cancel = {}});
+}
+
+bool ClusterGroups::readable(Group& g) noexcept {
+  return state(g.descriptor())->maybe_readable.load() || g.readable();
+}
+
+void ClusterGroups::read(Group& g, Reply reply, std::size_t size) {
+  post(std::move(reply), [this, &g, size](unsigned t, Reply& r) { read_job(g, r, size, t); });
+}
+
+// Fetch one message without waiting (a 404 status when none is available
+// to this consumer), then acknowledge it and wait for the server's
+// confirmation, and only then answer.  A message whose ack is not
+// confirmed is not returned: JetStream gives it again after ack_wait.
+void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned) {
+  unsigned d = g.descriptor();
+  State& s = *state(d);
+  auto deadline = Clock::now() + std::chrono::milliseconds(options_.timeout_ms);
+  if (!bind(s, d)) return reply.fail(Errc::cluster_unavailable);
+  static constexpr char pull[] = R"({"batch":1,"no_wait":true})";
+  std::string last_status;
+  for (;;) {
+    if (stopping_.load()) return reply.fail(Errc::shutting_down);
+    std::uint64_t seen = s.arrivals.load();
+    MsgPtr m;
+    natsStatus st = NATS_CONNECTION_DISCONNECTED;
+    if (reads_connected())
+      // A message delivered to a request that gave up waits ack_wait
+      // before anyone can read it, so an attempt waits long (fetch_attempt);
+      // but libnats 3.4.1 now and then loses an answer under concurrent
+      // requests, so not until the deadline.
+      st = natsConnection_Request(&m.m, read_nc_, s.next_subject.c_str(), pull, sizeof pull - 1,
+                                  std::clamp(remaining_ms(deadline), 1L, fetch_attempt_ms));
+    if (st == NATS_OK) {
+      const char* ack = natsMsg_GetReply(m.m);
+      if (ack == nullptr || *ack == '\0') {  // a status: 404 no messages (or 408/409)
+        const char* code = nullptr;
+        natsMsgHeader_Get(m.m, "Status", &code);
+        // Confirmed only when a message arrived since the group was last
+        // found empty (the lag below is of the last instant's messages).
+        if (code != nullptr && std::strcmp(code, "404") == 0 &&
+            (!s.maybe_readable.load() || confirmed_empty(s, deadline))) {
+          std::uint64_t expected = seen;
+          if (s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
+          return reply.data({});
+        }
+        last_status = code == nullptr ? "no status" : std::strcmp(code, "404") == 0 ? "404, but the stream holds undelivered messages" : code;
+      } else {
+        // Acknowledge, retrying until the deadline: an ack is idempotent.
+        for (;;) {
+          MsgPtr answer;
+          natsStatus as = NATS_CONNECTION_DISCONNECTED;
+          if (reads_connected())
+            as = natsConnection_Request(&answer.m, read_nc_, ack, "+ACK", 4, attempt_ms(deadline));
+          if (as == NATS_OK) {
+            // The ack subject ends with the number of messages left behind
+            // this one: none, and none arrived since: poll says empty.
+            std::string_view tokens(ack);
+            std::uint64_t left = 1;
+            auto dot = tokens.rfind('.');
+            if (dot != std::string_view::npos)
+              std::from_chars(tokens.data() + dot + 1, tokens.data() + tokens.size(), left);
+            std::uint64_t expected = seen;
+            if (left == 0 && s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
+            auto bytes = std::as_bytes(std::span(natsMsg_GetData(m.m), static_cast<std::size_t>(natsMsg_GetDataLength(m.m))));
+            return reply.data(bytes.first(std::min(size, bytes.size())));
+          }
+          if (remaining_ms(deadline) == 0 || stopping_.load()) {
+            log::limited_warn("cluster: group {}: a read could not acknowledge its message ({}); JetStream gives it again in {} s",
+                              d, status_text(as), ack_wait.count());
+            return reply.fail(Errc::cluster_unavailable);
+          }
+          std::this_thread::sleep_for(retry_pause);
+        }
+      }
+    }
+    else
+      last_status = status_text(st);
+    if (remaining_ms(deadline) == 0) {
+      log::limited_warn("cluster: group {}: a read got no answer from JetStream in {} ms (last: {})", d,
+                        options_.timeout_ms, last_status);
+      return reply.fail(Errc::cluster_unavailable);
+    }
+    std::this_thread::sleep_for(retry_pause);
+  }
+}
+
+// JetStream's 404 comes from the consumer's leader, whose replica of the
+// stream may lag behind the stream's leader by the last instant's messages
+// (acknowledged to their writer by the two other replicas).  The stream's
+// leader confirms: it holds no message beyond those delivered and not yet
+// acknowledged (in flight to a reader, or held by a reader that died: those
+// come back after ack_wait).  Two more round trips, on empty reads only.
+bool ClusterGroups::confirmed_empty(State& s, Clock::time_point deadline) {
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = std::max(1L, remaining_ms(deadline));
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  jsStreamInfo* si = nullptr;
+  if (js_GetStreamInfo(&si, js_, s.stream.c_str(), &jo, &jerr) != NATS_OK) return false;
+  std::uint64_t stored = si->State.Msgs;
+  jsStreamInfo_Destroy(si);
+  if (stored == 0) return true;
+  jsConsumerInfo* ci = nullptr;
+  if (js_GetConsumerInfo(&ci, js_, s.stream.c_str(), consumer_name, &jo, &jerr) != NATS_OK) return false;
+  bool empty = stored <= static_cast<std::uint64_t>(std::max<int64_t>(ci->NumAckPending, 0));
+  jsConsumerInfo_Destroy(ci);
+  return empty;
+}
+
+// Publish and wait for JetStream's ack, retrying with the same message id
+// (JetStream drops duplicates within its 2-minute window) until deadline.
+Result<void> ClusterGroups::publish(unsigned d, std::span<const std::byte> bytes, Clock::time_point deadline) {
+  State& s = *state(d);
+  if (!bind(s, d)) return fail(Errc::cluster_unavailable);
+  std::string id = fmt::format("{:016x}-{}", host_id_, next_msg_id_.fetch_add(1));
+  for (;;) {
+    if (stopping_.load()) return fail(Errc::shutting_down);
+    if (connected_.load()) {
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MsgId = id.c_str();
+      po.MaxWait = std::max(1L, remaining_ms(deadline));
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      natsStatus st = js_Publish(nullptr, js_, s.subject.c_str(), bytes.data(), static_cast<int>(bytes.size()), &po, &jerr);
+      if (st == NATS_OK) {
+        // Readable now, on this host at once (other hosts when their copy
+        // of the message arrives).
+        s.arrivals.fetch_add(1);
+        s.maybe_readable.store(true);
+        return {};
+      }
+      if (jerr == JSStreamMessageExceedsMaximumErr) return fail(Errc::message_too_big);
+      if (jerr == JSStreamStoreFailedErr) return fail(Errc::storage_full);
+    }
+    if (remaining_ms(deadline) == 0) return fail(Errc::cluster_unavailable);
+    std::this_thread::sleep_for(retry_pause);
+  }
+}
+
+void ClusterGroups::write(Group& g, Reply reply, std::span<const std::byte> bytes) {
+  if (bytes.empty()) return reply.written(0);
+  if (bytes.size() > limits_.max_message_size.load()) return reply.fail(Errc::message_too_big);
+  if (g.send_delay() > 0) {
+    // Held here until due (core Group: storage reserved on this host), then
+    // published by the mover.
+    auto sent = g.send(bytes);
+    if (sent) return reply.written(*sent);
+    return reply.fail(sent.error());
+  }
+  auto copy = std::make_shared<std::vector<std::byte>>(bytes.begin(), bytes.end());
+  post(std::move(reply), [this, &g, copy](unsigned, Reply& r) {
+    auto deadline = Clock::now() + std::chrono::milliseconds(options_.timeout_ms);
+    auto done = publish(g.descriptor(), *copy, deadline);
+    if (done) return r.written(copy->size());
+    r.fail(done.error());
+  });
+}
+
+// --- the mover: delayed messages that matured here go to the stream -------
+
+void ClusterGroups::on_readable(Group& g) noexcept {
+  State* s = state(g.descriptor());
+  {
+    std::lock_guard lock(mover_mu_);
+    if (s->queued) return;
+    s->queued = true;
+    mover_queue_.push_back(g.descriptor());
+  }
+  mover_cv_.notify_all();
+}
+
+void ClusterGroups::mover_loop() {
+  for (;;) {
+    unsigned d = 0;
+    State* s = nullptr;
+    {
+      std::unique_lock lock(mover_mu_);
+      mover_cv_.wait(lock, [&] { return stopping_.load() || !mover_queue_.empty(); });
+      if (stopping_.load()) return;
+      d = mover_queue_.front();
+      mover_queue_.pop_front();
+      s = states_[d].load(std::memory_order_acquire);
+      s->queued = false;
+      s->moving = true;
+    }
+    Group* g = registry_->find(d);
+    // One message at a time, in order; a message that cannot be published
+    // yet (cluster away, group full) waits here and is retried.
+    while (g != nullptr && !stopping_.load()) {
+      MessagePtr m = g->receive();
+      if (!m) break;
+      for (;;) {
+        auto done = publish(d, m->bytes(), Clock::now() + std::chrono::milliseconds(options_.timeout_ms));
+        if (done || stopping_.load()) break;
+        if (done.error() == Errc::message_too_big) break;  // the limit shrank meanwhile: cannot ever fit
+        log::limited_warn("cluster: group {}: a delayed message is not published yet ({}); retrying", d, describe(done.error()));
+        std::unique_lock lock(mover_mu_);
+        mover_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping_.load(); });
+      }
+    }
+    {
+      std::lock_guard lock(mover_mu_);
+      s->moving = false;
+    }
+    mover_cv_.notify_all();
+  }
+}
+
+// Whether the mover published every message that is readable in the local
+// core group of d, waiting until deadline.
+bool ClusterGroups::drained(unsigned d, Clock::time_point deadline) {
+  Group* g = registry_->find(d);
+  State* s = state(d);
+  std::unique_lock lock(mover_mu_);
+  return mover_cv_.wait_until(lock, deadline, [&] {
+    return stopping_.load() || (!s->queued && !s->moving && (g == nullptr || !g->readable()));
+  });
+}
+
+// --- control operations: here, then broadcast to the other hosts ----------
+
+int ClusterGroups::control_here(char op, unsigned d, unsigned arg) {
+  Group* g = registry_->find(d);
+  if (g == nullptr) return 0;
+  switch (op) {
+    case 'A': return static_cast<int>(g->awake());
+    case 'R': g->revoke_delayed(); return 0;
+    case 'F':
+      g->flush_delayed();
+      return drained(d, Clock::now() + std::chrono::milliseconds(options_.timeout_ms)) ? 0 : -EIO;
+    case 'D': {
+      auto r = g->set_send_delay(arg);
+      if (!r) log::warn("cluster: group {}: send delay {} ms from another host not applied here: {}", d, arg, describe(r.error()));
+      return r ? 0 : -EPERM;
+    }
+  }
+  return 0;
+}
+
+unsigned ClusterGroups::live_hosts() {
+  std::lock_guard lock(hosts_mu_);
+  auto now = Clock::now();
+  unsigned n = 0;
+  for (auto& [id, seen] : hosts_) n += now - seen < host_alive;
+  return n;
+}
+
+long ClusterGroups::broadcast(char op, unsigned d, unsigned arg, bool gather, unsigned* answered) {
+  *answered = 0;
+  if (!connected_.load()) return 0;
+  std::string body = fmt::format("{} {} {} {:016x}", op, d, arg, host_id_);
+  std::string subject = options_.prefix + ".ctl";
+  if (!gather) {
+    natsConnection_Publish(nc_, subject.c_str(), body.data(), static_cast<int>(body.size()));
+    natsConnection_FlushTimeout(nc_, options_.timeout_ms);
+    return 0;
+  }
+  unsigned expected = live_hosts();
+  natsInbox* inbox = nullptr;
+  natsSubscription* sub = nullptr;
+  long sum = 0;
+  if (natsInbox_Create(&inbox) == NATS_OK && natsConnection_SubscribeSync(&sub, nc_, inbox) == NATS_OK &&
+      natsConnection_PublishRequest(nc_, subject.c_str(), inbox, body.data(), static_cast<int>(body.size())) == NATS_OK) {
+    auto deadline = Clock::now() + std::chrono::milliseconds(options_.gather_ms);
+    while (*answered < expected) {
+      long left = remaining_ms(deadline);
+      if (left == 0) break;
+      MsgPtr m;
+      if (natsSubscription_NextMsg(&m.m, sub, left) != NATS_OK) break;
+      long v = 0;
+      const char* p = natsMsg_GetData(m.m);
+      std::from_chars(p, p + natsMsg_GetDataLength(m.m), v);
+      sum += v;
+      ++*answered;
+    }
+    if (*answered < expected)
+      log::limited_warn("cluster: group {}: {} of {} other hosts answered {} within {} ms", d, *answered, expected,
+                        op == 'A' ? "AWAKE" : "FLUSH", options_.gather_ms);
+  }
+  if (sub != nullptr) natsSubscription_Destroy(sub);
+  natsInbox_Destroy(inbox);
+  return sum;
+}
+
+void ClusterGroups::on_control(natsMsg* m) noexcept {
+  if (stopping_.load() || registry_ == nullptr) return;
+  std::string_view body(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+  char op = 0;
+  unsigned d = 0, arg = 0;
+  std::uint64_t from = 0;
+  if (std::sscanf(std::string(body).c_str(), "%c %u %u %lx", &op, &d, &arg, &from) != 4) return;
+  if (from == host_id_ || !registry_->accepts(d)) return;
+  const char* reply_to = natsMsg_GetReply(m);
+  std::string reply = reply_to != nullptr ? reply_to : "";
+  // Flush waits for the mover: run it off the delivery thread.
+  auto work = [this, op, d, arg, reply] {
+    int v = control_here(op, d, arg);
+    if (!reply.empty()) {
+      std::string text = std::to_string(std::max(v, 0));
+      natsConnection_Publish(nc_, reply.c_str(), text.data(), static_cast<int>(text.size()));
+    }
+  };
+  if (op == 'F')
+    pool_->post({.run = [work](unsigned) mutable { work(); }, .cancel = {}});
+  else
+    work();
+}
+
+void ClusterGroups::awake(Group& g, Reply reply) {
+  unsigned here = g.awake();
+  post(std::move(reply), [this, d = g.descriptor(), here](unsigned, Reply& r) {
+    unsigned answered = 0;
+    long there = broadcast('A', d, 0, true, &answered);
+    r.ioctl(static_cast<int>(std::min<long>(here + there, INT32_MAX)));
+  });
+}
+
+void ClusterGroups::revoke(Group& g, Reply reply) {
+  g.revoke_delayed();
+  post(std::move(reply), [this, d = g.descriptor()](unsigned, Reply& r) {
+    unsigned answered = 0;
+    broadcast('R', d, 0, false, &answered);
+    r.ioctl(0);
+  });
+}
+
+void ClusterGroups::flush(Group& g, Reply reply, bool as_ioctl) {
+  g.flush_delayed();
+  post(std::move(reply), [this, d = g.descriptor(), as_ioctl](unsigned, Reply& r) {
+    bool ok = drained(d, Clock::now() + std::chrono::milliseconds(options_.timeout_ms));
+    unsigned answered = 0;
+    broadcast('F', d, 0, true, &answered);
+    if (!ok) return r.fail(Errc::cluster_unavailable);
+    if (as_ioctl) return r.ioctl(0);
+    r.ok();
+  });
+}
+
+void ClusterGroups::set_send_delay(Group& g, Reply reply, unsigned ms) {
+  auto set = g.set_send_delay(ms);
+  if (!set) return reply.fail(set.error());
+  post(std::move(reply), [this, d = g.descriptor(), ms](unsigned, Reply& r) {
+    unsigned answered = 0;
+    broadcast('D', d, ms, false, &answered);
+    r.ioctl(0);
+  });
+}
+
+// --- messages and hosts ----------------------------------------------------
+
+void ClusterGroups::on_message(natsMsg* m) noexcept {
+  if (stopping_.load() || registry_ == nullptr) return;
+  const char* subject = natsMsg_GetSubject(m);
+  const char* dot = std::strrchr(subject, '.');
+  unsigned d = 0;
+  if (dot == nullptr || std::from_chars(dot + 1, subject + std::strlen(subject), d).ec != std::errc() ||
+      !registry_->accepts(d))
+    return;
+  State* s = state(d);
+  s->arrivals.fetch_add(1);
+  s->maybe_readable.store(true);
+  if (Group* g = registry_->find(d)) pollers_.on_readable(*g);
+}
+
+void ClusterGroups::on_host(natsMsg* m) noexcept {
+  std::uint64_t id = 0;
+  const char* p = natsMsg_GetData(m);
+  if (std::from_chars(p, p + natsMsg_GetDataLength(m), id, 16).ec != std::errc() || id == host_id_) return;
+  std::lock_guard lock(hosts_mu_);
+  if (hosts_.size() < 4096 || hosts_.contains(id)) hosts_[id] = Clock::now();
+}
+
+void ClusterGroups::heartbeat_loop() {
+  std::string subject = options_.prefix + ".hosts";
+  std::string body = fmt::format("{:016x}", host_id_);
+  std::unique_lock lock(hosts_mu_);
+  while (!stopping_.load()) {
+    lock.unlock();
+    if (connected_.load()) natsConnection_Publish(nc_, subject.c_str(), body.data(), static_cast<int>(body.size()));
+    lock.lock();
+    auto now = Clock::now();
+    std::erase_if(hosts_, [&](auto& h) { return now - h.second > 10 * host_alive; });
+    hosts_cv_.wait_for(lock, heartbeat_every, [&] { return stopping_.load(); });
+  }
+}
+
+}  // namespace synchmess

@@ -1,0 +1,148 @@
+// cluster_groups.h - groups shared by every synchmessd of a NATS JetStream
+// cluster (synchmessd --cluster=nats://...); docs/abi.md "Cluster groups".
+//
+// Contract (the GroupBackend of group_backend.h; errors in docs/abi.md):
+//  - Group d is the stream PREFIX_g<d> (subject PREFIX.msg.<d>, work-queue
+//    retention, file storage, max_bytes = max_storage_size with
+//    discard-new, max_msg_size, `replicas` copies) read through one shared
+//    durable pull consumer "readers": whichever host installs or opens d
+//    first creates them, the others bind to them.
+//  - write: publish, and answer only after JetStream's ack (the message is
+//    stored on a majority of the replicas); retried with the same message id
+//    (deduplicated) until the deadline.  With a send delay the message waits
+//    on this host (core Group, storage reserved locally) and is published
+//    when due, by one mover thread, in order.
+//  - read: fetch one message without waiting, acknowledge it synchronously,
+//    then answer with its bytes; 0 when no message is available anywhere.
+//  - AWAKE, SET_SEND_DELAY, REVOKE, FLUSH: done here and broadcast on core
+//    NATS (PREFIX.ctl) to the other hosts; AWAKE and FLUSH gather their
+//    answers until every host seen alive (PREFIX.hosts heartbeats) answered
+//    or `gather_ms` passed, and AWAKE returns the sum.
+//  - poll: every host subscribes to PREFIX.msg.*, so a message published
+//    anywhere wakes its pollers.
+//  - The cluster lost: requests fail with Errc::cluster_unavailable (EIO)
+//    after at most `timeout_ms`; the client library reconnects by itself;
+//    each change (connected, disconnected, reconnected) is logged once.
+// Thread safety: every member may be called from any thread.  NATS calls
+// run on the WorkPool's threads or the mover, never on the caller's.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cluster/cluster_options.h"
+#include "cluster/work_pool.h"
+#include "core/errc.h"
+#include "core/group.h"
+#include "core/registry.h"
+#include "core/size_limits.h"
+#include "requests/group_backend.h"
+
+struct __natsConnection;
+struct __jsCtx;
+struct __natsSubscription;
+struct __natsMsg;
+
+namespace synchmess {
+
+
+class ClusterGroups final : public GroupBackend, public GroupListener {
+ public:
+  // `pollers` is told when a group gets a message (GroupRequests).
+  ClusterGroups(ClusterOptions options, const Limits& limits, GroupListener& pollers);
+  ~ClusterGroups();
+  ClusterGroups(const ClusterGroups&) = delete;
+  ClusterGroups& operator=(const ClusterGroups&) = delete;
+
+  // Connects (in the background when no server answers yet) and subscribes.
+  // Fails only on a bad configuration (error set).  `registry` outlives us.
+  Result<void> start(Registry& registry, std::string& error);
+  // Answers every queued request (ESHUTDOWN), joins the threads, closes.
+  void stop();
+
+  bool connected() const noexcept { return connected_.load(); }
+
+  void opened(Group& g) noexcept override;
+  void read(Group& g, Reply reply, std::size_t size) override;
+  void write(Group& g, Reply reply, std::span<const std::byte> bytes) override;
+  void flush(Group& g, Reply reply, bool as_ioctl) override;
+  void set_send_delay(Group& g, Reply reply, unsigned ms) override;
+  void revoke(Group& g, Reply reply) override;
+  void awake(Group& g, Reply reply) override;
+  bool readable(Group& g) noexcept override;
+
+  // GroupListener of the registry: a delayed message became readable in
+  // the local core group; the mover publishes it.
+  void on_readable(Group& g) noexcept override;
+
+  // Connection events (the client library's threads).
+  void connection_changed(bool up, const char* what) noexcept;
+  void on_message(__natsMsg* m) noexcept;  // PREFIX.msg.* : wakes pollers
+  void on_control(__natsMsg* m) noexcept;  // PREFIX.ctl
+  void on_host(__natsMsg* m) noexcept;     // PREFIX.hosts
+
+ private:
+  struct State;
+  using Clock = std::chrono::steady_clock;
+
+  State* state(unsigned d);
+  bool reads_connected() const noexcept;
+  Result<void> bind(State& s, unsigned d);
+  __natsSubscription* puller(State& s, unsigned d, unsigned thread);
+  void post(Reply reply, std::move_only_function<void(unsigned, Reply&)> job);
+  Result<void> publish(unsigned d, std::span<const std::byte> bytes, Clock::time_point deadline);
+  void read_job(Group& g, Reply& reply, std::size_t size, unsigned thread);
+  bool confirmed_empty(State& s, Clock::time_point deadline);
+  // Local part of a control operation; returns the count (AWAKE) or errno.
+  int control_here(char op, unsigned d, unsigned arg);
+  // Broadcast op to the other hosts; sums their integer answers when
+  // `gather`.  Returns the number of answers in *answered.
+  long broadcast(char op, unsigned d, unsigned arg, bool gather, unsigned* answered);
+  unsigned live_hosts();
+  // Mover: publishes matured delayed messages of the local core groups.
+  void mover_loop();
+  bool drained(unsigned d, Clock::time_point deadline);
+  void heartbeat_loop();
+
+  const ClusterOptions options_;
+  const Limits& limits_;
+  GroupListener& pollers_;
+  Registry* registry_ = nullptr;
+  const std::uint64_t host_id_;
+  std::atomic<std::uint64_t> next_msg_id_{1};
+
+  __natsConnection* nc_ = nullptr;       // writes, JetStream API, broadcasts
+  __natsConnection* read_nc_ = nullptr;  // reads: fetch and ack
+  __jsCtx* js_ = nullptr;
+  __natsSubscription* msg_sub_ = nullptr;
+  __natsSubscription* ctl_sub_ = nullptr;
+  __natsSubscription* host_sub_ = nullptr;
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> stopping_{false};
+
+  std::mutex states_mu_;  // creation of states_ entries
+  std::unique_ptr<std::atomic<State*>[]> states_;
+  unsigned max_groups_ = 0;
+
+  std::unique_ptr<WorkPool> pool_;
+
+  std::mutex mover_mu_;
+  std::condition_variable mover_cv_;
+  std::deque<unsigned> mover_queue_;  // groups with matured messages
+  std::thread mover_;
+
+  std::mutex hosts_mu_;
+  std::condition_variable hosts_cv_;
+  std::map<std::uint64_t, Clock::time_point> hosts_;  // other hosts, last heartbeat
+  std::thread heartbeat_;
+};
+
+}  // namespace synchmess

@@ -1,0 +1,295 @@
+// Two ClusterGroups ("hosts", each with its own registry) against one real
+// nats-server with JetStream on 127.0.0.1 (replicas 1).  Skipped when
+// nats-server is not installed.  The three-server cluster, the FUSE
+// transport and failures are tested by tests/cluster/run.
+#include "cluster/cluster_groups.h"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include "requests/test_replies.h"
+
+namespace synchmess {
+namespace {
+
+using testing::RecordingReplies;
+using Kind = RecordingReplies::Kind;
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+// One nats-server with JetStream, on a free loopback port, store in a
+// temporary directory; killed and removed by the destructor.
+class NatsServer {
+ public:
+  NatsServer() {
+    if (std::system("command -v nats-server >/dev/null 2>&1") != 0) return;
+    char tmpl[] = "/tmp/synchmess-cluster-test.XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) return;
+    dir_ = tmpl;
+    port_ = free_port();
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::string port = std::to_string(port_), store = dir_ + "/js";
+      std::freopen((dir_ + "/log").c_str(), "w", stderr);
+      ::execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", port.c_str(), "-js", "-sd", store.c_str(),
+               static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  ~NatsServer() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  bool available() const { return pid_ > 0; }
+  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  std::string dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// Records on_readable calls (GroupRequests' role).
+struct CountingListener final : GroupListener {
+  std::atomic<int> calls{0};
+  void on_readable(Group&) noexcept override { ++calls; }
+};
+
+// A host: io_context with a thread (delays), registry, cluster backend.
+struct Host {
+  explicit Host(const std::string& url) : cluster(options(url), limits, pollers) {
+    thread = std::thread([this] { io.run(); });
+  }
+  ~Host() {
+    cluster.stop();
+    registry.shutdown();
+    guard.reset();
+    io.stop();
+    thread.join();
+  }
+  static ClusterOptions options(const std::string& url) {
+    ClusterOptions o;
+    o.servers = url;
+    o.replicas = 1;
+    o.prefix = "smtest";
+    o.gather_ms = 3000;
+    o.timeout_ms = 3000;
+    return o;
+  }
+  bool start() {
+    std::string error;
+    if (!cluster.start(registry, error)) return false;
+    for (int i = 0; i < 500 && !cluster.connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return cluster.connected();
+  }
+  Group& group(unsigned d) { return *registry.install(d)->group; }
+
+  boost::asio::io_context io;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard = boost::asio::make_work_guard(io);
+  Limits limits;
+  CountingListener pollers;
+  ClusterGroups cluster;
+  Registry registry{io.get_executor(), limits, {.max_groups = 8, .listener = &cluster}};
+  std::thread thread;
+};
+
+class ClusterGroupsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!server_.available()) GTEST_SKIP() << "nats-server is not installed";
+    a_ = std::make_unique<Host>(server_.url());
+    b_ = std::make_unique<Host>(server_.url());
+    ASSERT_TRUE(a_->start() && b_->start()) << "no connection to " << server_.url();
+  }
+  void TearDown() override {
+    a_.reset();
+    b_.reset();
+  }
+  // Runs one request and waits for its answer.
+  template <class F>
+  RecordingReplies::Answer call(F f) {
+    std::uintptr_t id = ++next_;
+    f(replies_.make(id));
+    EXPECT_TRUE(replies_.wait_answered(id));
+    auto a = replies_.answer_to(id);
+    return a ? *a : RecordingReplies::Answer{};
+  }
+  RecordingReplies::Answer write(Host& h, unsigned d, std::string_view text) {
+    return call([&](Reply r) { h.cluster.write(h.group(d), std::move(r), std::as_bytes(std::span(text))); });
+  }
+  std::string read(Host& h, unsigned d) {
+    auto a = call([&](Reply r) { h.cluster.read(h.group(d), std::move(r), 4096); });
+    EXPECT_EQ(a.kind, Kind::data) << "errno " << a.value;
+    return {reinterpret_cast<const char*>(a.bytes.data()), a.bytes.size()};
+  }
+  // Waits until a host has seen the other's heartbeat (AWAKE counts it).
+  void wait_hosts_know_each_other() {
+    auto known = [&](Host& h, unsigned d) {
+      auto a = call([&](Reply r) { h.cluster.awake(h.group(d), std::move(r)); });
+      return a.kind == Kind::ioctl;
+    };
+    // Heartbeats go every second; AWAKE with nobody asleep answers 0 either
+    // way, so wait for the heartbeat through a sleeper on the other host.
+    Group& gb = b_->group(8);
+    std::atomic<int> woken{0};
+    for (int i = 0; i < 100; ++i) {
+      gb.sleep([&](Result<void>) { ++woken; });
+      auto a = call([&](Reply r) { a_->cluster.awake(a_->group(8), std::move(r)); });
+      if (a.value == 1) return;
+      gb.awake();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    (void)known;
+    FAIL() << "host b never answered host a's AWAKE";
+  }
+
+  NatsServer server_;
+  RecordingReplies replies_;
+  std::uintptr_t next_ = 0;
+  std::unique_ptr<Host> a_, b_;
+};
+
+TEST_F(ClusterGroupsTest, WrittenOnOneHostReadOnceOnTheOther) {
+  EXPECT_EQ(write(*a_, 1, "first").value, 5);
+  EXPECT_EQ(write(*a_, 1, "second").value, 6);
+  EXPECT_EQ(read(*b_, 1), "first");
+  EXPECT_EQ(read(*a_, 1), "second");
+  EXPECT_EQ(read(*b_, 1), "");  // empty everywhere
+  EXPECT_EQ(read(*a_, 1), "");
+  EXPECT_EQ(replies_.violations(), 0);
+}
+
+TEST_F(ClusterGroupsTest, ShortReadConsumesTheWholeMessage) {
+  write(*a_, 2, "abcdef");
+  auto a = call([&](Reply r) { b_->cluster.read(b_->group(2), std::move(r), 2); });
+  EXPECT_EQ(a.kind, Kind::data);
+  EXPECT_EQ(a.value, 2);
+  EXPECT_EQ(read(*a_, 2), "");
+}
+
+TEST_F(ClusterGroupsTest, LimitsGiveEperm) {
+  std::string big(a_->limits.max_message_size + 1, 'x');
+  auto a = write(*a_, 3, big);
+  EXPECT_EQ(a.kind, Kind::error);
+  EXPECT_EQ(a.value, EPERM);
+  // The stream's max_bytes (1 MiB) fills with 1024-byte messages.
+  std::string msg(1024, 'y');
+  int stored = 0;
+  RecordingReplies::Answer last;
+  for (int i = 0; i < 2000; ++i) {
+    last = write(i % 2 ? *a_ : *b_, 3, msg);
+    if (last.kind != Kind::written) break;
+    ++stored;
+  }
+  EXPECT_EQ(last.kind, Kind::error);
+  EXPECT_EQ(last.value, EPERM);
+  EXPECT_GT(stored, 800);
+  EXPECT_LT(stored, 1025);
+  EXPECT_EQ(read(*b_, 3).size(), 1024u);  // a read frees room
+  EXPECT_EQ(write(*a_, 3, msg).kind, Kind::written);
+}
+
+TEST_F(ClusterGroupsTest, AwakeWakesAndCountsSleepersOfEveryHost) {
+  wait_hosts_know_each_other();
+  Group& ga = a_->group(4);
+  Group& gb = b_->group(4);
+  std::atomic<int> woken{0};
+  for (int i = 0; i < 2; ++i) ga.sleep([&](Result<void> r) { woken += r.has_value(); });
+  for (int i = 0; i < 3; ++i) gb.sleep([&](Result<void> r) { woken += r.has_value(); });
+  auto a = call([&](Reply r) { a_->cluster.awake(ga, std::move(r)); });
+  EXPECT_EQ(a.kind, Kind::ioctl);
+  EXPECT_EQ(a.value, 5);
+  EXPECT_EQ(woken.load(), 5);
+  a = call([&](Reply r) { b_->cluster.awake(gb, std::move(r)); });
+  EXPECT_EQ(a.value, 0);
+}
+
+TEST_F(ClusterGroupsTest, AMessageFromAnotherHostWakesPollers) {
+  b_->group(5);
+  EXPECT_EQ(read(*b_, 5), "");
+  EXPECT_FALSE(b_->cluster.readable(b_->group(5)));
+  int before = b_->pollers.calls.load();
+  write(*a_, 5, "wake");
+  for (int i = 0; i < 500 && b_->pollers.calls.load() == before; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GT(b_->pollers.calls.load(), before);
+  EXPECT_TRUE(b_->cluster.readable(b_->group(5)));
+  EXPECT_EQ(read(*b_, 5), "wake");
+}
+
+TEST_F(ClusterGroupsTest, DelayFlushAndRevokeActOnEveryHost) {
+  wait_hosts_know_each_other();
+  b_->group(6);  // a host applies another's delay to the groups it has installed
+  unsigned ms = 600000;
+  auto set = call([&](Reply r) { a_->cluster.set_send_delay(a_->group(6), std::move(r), ms); });
+  EXPECT_EQ(set.value, 0);
+  for (int i = 0; i < 500 && b_->group(6).send_delay() != ms; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(b_->group(6).send_delay(), ms);  // the delay reached host b
+  write(*b_, 6, "held-b1");
+  write(*b_, 6, "held-b2");
+  EXPECT_EQ(read(*a_, 6), "");  // held on b
+  auto f = call([&](Reply r) { a_->cluster.flush(a_->group(6), std::move(r), true); });
+  EXPECT_EQ(f.kind, Kind::ioctl);
+  EXPECT_EQ(read(*a_, 6), "held-b1");  // flushed on b before a's flush returned
+  EXPECT_EQ(read(*a_, 6), "held-b2");
+  write(*b_, 6, "revoked");
+  call([&](Reply r) { a_->cluster.revoke(a_->group(6), std::move(r)); });
+  for (int i = 0; i < 500 && b_->group(6).delayed() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(b_->group(6).delayed(), 0u);
+  call([&](Reply r) { a_->cluster.flush(a_->group(6), std::move(r), true); });
+  EXPECT_EQ(read(*a_, 6), "");
+}
+
+TEST(ClusterGroupsNoServer, RequestsFailEioWithinTheDeadline) {
+  boost::asio::io_context io;
+  Limits limits;
+  CountingListener pollers;
+  ClusterOptions o;
+  o.servers = "nats://127.0.0.1:" + std::to_string(free_port());  // nobody listens
+  o.timeout_ms = 300;
+  ClusterGroups cluster(o, limits, pollers);
+  Registry registry(io.get_executor(), limits, {.max_groups = 2, .listener = &cluster});
+  std::string error;
+  ASSERT_TRUE(cluster.start(registry, error)) << error;
+  RecordingReplies replies;
+  Group& g = *registry.install(1)->group;
+  auto t0 = std::chrono::steady_clock::now();
+  cluster.write(g, replies.make(1), std::as_bytes(std::span("x", 1)));
+  cluster.read(g, replies.make(2), 10);
+  ASSERT_TRUE(replies.wait_answered(1) && replies.wait_answered(2));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_EQ(replies.answer_to(1)->value, EIO);
+  EXPECT_EQ(replies.answer_to(2)->value, EIO);
+  cluster.stop();
+  registry.shutdown();
+}
+
+}  // namespace
+}  // namespace synchmess

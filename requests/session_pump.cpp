@@ -24,16 +24,20 @@ constexpr std::size_t request_header_size = sizeof(struct fuse_in_header);
 constexpr int drain_limit = 8;
 }  // namespace
 
+SessionPump::Process process_with(fuse_session* session) {
+  return [session](std::byte* data, std::size_t n) {
+    fuse_buf fb{};
+    fb.size = n;
+    fb.mem = data;
+    fuse_session_process_buf(session, &fb);
+  };
+}
+
 SessionPump::SessionPump(boost::asio::io_context& io, fuse_session* session, std::string name,
                          std::function<void()> on_closed)
     : SessionPump(
           io, fuse_session_fd(session), std::move(name),
-          [session](std::byte* data, std::size_t n) {
-            fuse_buf fb{};
-            fb.size = n;
-            fb.mem = data;
-            fuse_session_process_buf(session, &fb);
-          },
+          process_with(session),
           std::move(on_closed)) {}
 
 SessionPump::SessionPump(boost::asio::io_context& io, int fd, std::string name, Process process,

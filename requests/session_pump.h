@@ -89,4 +89,8 @@ class SessionPump {
   std::vector<Buffer> spare_;
 };
 
+// The Process that hands one request read from `session`'s fd to libfuse
+// (fuse_session_process_buf), which answers it on the calling thread.
+SessionPump::Process process_with(fuse_session* session);
+
 }  // namespace synchmess

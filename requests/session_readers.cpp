@@ -43,12 +43,7 @@ SessionReaders::SessionReaders(fuse_session* session, std::string name, unsigned
                                std::function<void()> on_closed)
     : SessionReaders(
           fuse_session_fd(session), std::move(name), threads,
-          [session](std::byte* data, std::size_t n) {
-            fuse_buf fb{};
-            fb.size = n;
-            fb.mem = data;
-            fuse_session_process_buf(session, &fb);
-          },
+          process_with(session),
           std::move(on_closed)) {}
 
 SessionReaders::SessionReaders(int fd, std::string name, unsigned threads, Process process,

@@ -201,6 +201,8 @@ void ClusterGroups::stop() {
     natsSubscription_Unsubscribe(s);
     natsSubscription_Destroy(s);
   }
+  if (kv_ != nullptr) kvStore_Destroy(kv_);
+  kv_ = nullptr;
   if (js_ != nullptr) jsCtx_Destroy(js_);
   for (natsConnection* c : {read_nc_, nc_}) {
     if (c == nullptr) continue;
@@ -314,9 +316,58 @@ Result<void> ClusterGroups::bind(State& s, unsigned d) {
     }
     std::this_thread::sleep_for(retry_pause);
   }
+  // Poll's hint: false when the group is empty now.
+  std::uint64_t seen = s.arrivals.load();
+  if (confirmed_empty(s, deadline)) {
+    std::uint64_t expected = seen;
+    if (s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
+  }
+  learn_delay(d);
   s.bound = true;
   log::info("cluster: group {} bound to stream {}", d, s.stream);
   return {};
+}
+
+__kvStore* ClusterGroups::delays() {
+  std::lock_guard lock(kv_mu_);
+  if (kv_ != nullptr || !connected_.load()) return kv_;
+  std::string bucket = options_.prefix + "_delays";
+  kvConfig kc;
+  kvConfig_Init(&kc);
+  kc.Bucket = bucket.c_str();
+  kc.History = 1;
+  kc.StorageType = js_FileStorage;
+  kc.Replicas = static_cast<int>(options_.replicas);
+  natsStatus st = js_CreateKeyValue(&kv_, js_, &kc);
+  if (st != NATS_OK) {
+    kv_ = nullptr;
+    st = js_KeyValue(&kv_, js_, bucket.c_str());  // made by another host with other settings
+    if (st != NATS_OK) {
+      kv_ = nullptr;
+      log::limited_warn("cluster: no key-value bucket {}: {}", bucket, status_text(st));
+    }
+  }
+  return kv_;
+}
+
+void ClusterGroups::learn_delay(unsigned d) {
+  Group* g = registry_->find(d);
+  kvStore* kv = delays();
+  if (g == nullptr || kv == nullptr) return;
+  kvEntry* e = nullptr;
+  natsStatus st = kvStore_Get(&e, kv, fmt::format("g{}", d).c_str());
+  if (st == NATS_NOT_FOUND) return;  // never set: 0
+  if (st != NATS_OK) {
+    log::limited_warn("cluster: group {}: send delay not read from the cluster: {}", d, status_text(st));
+    return;
+  }
+  unsigned ms = 0;
+  const char* v = kvEntry_ValueString(e);
+  std::from_chars(v, v + std::strlen(v), ms);
+  kvEntry_Destroy(e);
+  if (g->send_delay() == ms) return;
+  if (auto r = g->set_send_delay(ms); !r)
+    log::warn("cluster: group {}: send delay {} ms of the cluster not applied here: {}", d, ms, describe(r.error()));
 }
 
 void ClusterGroups::post(Reply reply, std::move_only_function<void(unsigned, Reply&)> job) {
@@ -326,14 +377,30 @@ void ClusterGroups::post(Reply reply, std::move_only_function<void(unsigned, Rep
   if (!queued) r->fail(stopping_.load() ? Errc::shutting_down : Errc::try_again);
 }
 
-void ClusterGroups::opened(Group& g) noexcept {
+// The open waits for the bind (a pool thread): the first open of a group on
+// this host learns its send delay (learn_delay) and whether it is empty
+// (poll), so that the opener's first request sees them.  The open succeeds
+// even when the cluster is away: its requests then fail EIO.
+// Every open also looks whether the group is empty now: another host's
+// reader may have taken the messages this host was told about.
+void ClusterGroups::open(Group& g, Reply reply, const fuse_file_info& fi) {
   State* s = state(g.descriptor());
-  {
-    std::lock_guard lock(s->mu);
-    if (s->bound) return;
-  }
   unsigned d = g.descriptor();
-  pool_->post({.run = [this, s, d](unsigned) { (void)bind(*s, d); }, .cancel = {}});
+  post(std::move(reply), [this, s, d, fi](unsigned, Reply& r) {
+    bool was_bound;
+    {
+      std::lock_guard lock(s->mu);
+      was_bound = s->bound;
+    }
+    if (bind(*s, d) && was_bound && s->maybe_readable.load()) {
+      std::uint64_t seen = s->arrivals.load();
+      if (confirmed_empty(*s, Clock::now() + std::chrono::milliseconds(options_.timeout_ms))) {
+        std::uint64_t expected = seen;
+        if (s->arrivals.compare_exchange_strong(expected, seen)) s->maybe_readable.store(false);
+      }
+    }
+    r.open(fi);
+  });
 }
 
 bool ClusterGroups::readable(Group& g) noexcept {
@@ -565,6 +632,7 @@ int ClusterGroups::control_here(char op, unsigned d, unsigned arg) {
     case 'F':
       g->flush_delayed();
       return drained(d, Clock::now() + std::chrono::milliseconds(options_.timeout_ms)) ? 0 : -EIO;
+    case 'P': return static_cast<int>(std::min<std::size_t>(g->delayed(), INT32_MAX));
     case 'D': {
       auto r = g->set_send_delay(arg);
       if (!r) log::warn("cluster: group {}: send delay {} ms from another host not applied here: {}", d, arg, describe(r.error()));
@@ -612,7 +680,8 @@ long ClusterGroups::broadcast(char op, unsigned d, unsigned arg, bool gather, un
     }
     if (*answered < expected)
       log::limited_warn("cluster: group {}: {} of {} other hosts answered {} within {} ms", d, *answered, expected,
-                        op == 'A' ? "AWAKE" : "FLUSH", options_.gather_ms);
+                        op == 'A' ? "AWAKE" : op == 'F' ? "FLUSH" : op == 'R' ? "REVOKE" : "SET_SEND_DELAY",
+                        options_.gather_ms);
   }
   if (sub != nullptr) natsSubscription_Destroy(sub);
   natsInbox_Destroy(inbox);
@@ -656,7 +725,7 @@ void ClusterGroups::revoke(Group& g, Reply reply) {
   g.revoke_delayed();
   post(std::move(reply), [this, d = g.descriptor()](unsigned, Reply& r) {
     unsigned answered = 0;
-    broadcast('R', d, 0, false, &answered);
+    broadcast('R', d, 0, true, &answered);
     r.ioctl(0);
   });
 }
@@ -673,12 +742,28 @@ void ClusterGroups::flush(Group& g, Reply reply, bool as_ioctl) {
   });
 }
 
+// EPERM when delayed messages are pending on this host or on another that
+// answers within gather_ms (asked first); then set here, kept in the
+// cluster's bucket and told to the others.
 void ClusterGroups::set_send_delay(Group& g, Reply reply, unsigned ms) {
-  auto set = g.set_send_delay(ms);
-  if (!set) return reply.fail(set.error());
-  post(std::move(reply), [this, d = g.descriptor(), ms](unsigned, Reply& r) {
+  if (g.delayed() > 0) return reply.fail(Errc::delay_pending);
+  post(std::move(reply), [this, &g, d = g.descriptor(), ms](unsigned, Reply& r) {
+    unsigned asked = 0;
+    if (broadcast('P', d, 0, true, &asked) > 0) return r.fail(Errc::delay_pending);
+    auto set = g.set_send_delay(ms);
+    if (!set) return r.fail(set.error());
+    // Kept for the hosts that install the group later, then told to the
+    // others now.
+    kvStore* kv = delays();
+    natsStatus st = kv != nullptr ? kvStore_PutString(nullptr, kv, fmt::format("g{}", d).c_str(),
+                                                      std::to_string(ms).c_str())
+                                  : NATS_CONNECTION_DISCONNECTED;
     unsigned answered = 0;
-    broadcast('D', d, ms, false, &answered);
+    broadcast('D', d, ms, true, &answered);
+    if (st != NATS_OK) {
+      log::limited_warn("cluster: group {}: send delay not stored in the cluster: {}", d, status_text(st));
+      return r.fail(Errc::cluster_unavailable);
+    }
     r.ioctl(0);
   });
 }

@@ -50,6 +50,7 @@ struct __natsConnection;
 struct __jsCtx;
 struct __natsSubscription;
 struct __natsMsg;
+struct __kvStore;
 
 namespace synchmess {
 
@@ -70,7 +71,7 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
 
   bool connected() const noexcept { return connected_.load(); }
 
-  void opened(Group& g) noexcept override;
+  void open(Group& g, Reply reply, const fuse_file_info& fi) override;
   void read(Group& g, Reply reply, std::size_t size) override;
   void write(Group& g, Reply reply, std::span<const std::byte> bytes) override;
   void flush(Group& g, Reply reply, bool as_ioctl) override;
@@ -96,6 +97,11 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   State* state(unsigned d);
   bool reads_connected() const noexcept;
   Result<void> bind(State& s, unsigned d);
+  // The KV bucket PREFIX_delays (key g<d>: the send delay in ms), created
+  // or bound on first use; nullptr while the cluster is away.
+  __kvStore* delays();
+  // At bind: the delay kept in the bucket, applied to the local group.
+  void learn_delay(unsigned d);
   __natsSubscription* puller(State& s, unsigned d, unsigned thread);
   void post(Reply reply, std::move_only_function<void(unsigned, Reply&)> job);
   Result<void> publish(unsigned d, std::span<const std::byte> bytes, Clock::time_point deadline);
@@ -133,6 +139,9 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   unsigned max_groups_ = 0;
 
   std::unique_ptr<WorkPool> pool_;
+
+  std::mutex kv_mu_;
+  __kvStore* kv_ = nullptr;  // kv_mu_
 
   std::mutex mover_mu_;
   std::condition_variable mover_cv_;

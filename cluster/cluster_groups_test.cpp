@@ -267,6 +267,27 @@ TEST_F(ClusterGroupsTest, DelayFlushAndRevokeActOnEveryHost) {
   EXPECT_EQ(read(*a_, 6), "");
 }
 
+// The delay is kept in the cluster (KV bucket): a host that installs the
+// group after it was set learns it when the group's first file opens, and
+// that open also learns that the group is empty (poll says so at once).
+TEST_F(ClusterGroupsTest, AHostThatInstallsAGroupLaterLearnsItsSendDelay) {
+  unsigned ms = 450000;
+  auto set = call([&](Reply r) { a_->cluster.set_send_delay(a_->group(7), std::move(r), ms); });
+  EXPECT_EQ(set.kind, Kind::ioctl);
+  EXPECT_EQ(b_->registry.find(7), nullptr);  // not installed on b when it was set
+  Group& gb = b_->group(7);
+  EXPECT_EQ(gb.send_delay(), 0u);
+  fuse_file_info fi{};
+  auto opened = call([&](Reply r) { b_->cluster.open(gb, std::move(r), fi); });
+  EXPECT_EQ(opened.kind, Kind::open);
+  EXPECT_EQ(gb.send_delay(), ms);
+  EXPECT_FALSE(b_->cluster.readable(gb));
+  // Back to 0 for everyone, including a third host later.
+  call([&](Reply r) { b_->cluster.set_send_delay(gb, std::move(r), 0); });
+  for (int i = 0; i < 500 && a_->group(7).send_delay() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(a_->group(7).send_delay(), 0u);
+}
+
 TEST(ClusterGroupsNoServer, RequestsFailEioWithinTheDeadline) {
   boost::asio::io_context io;
   Limits limits;

@@ -24,7 +24,9 @@ namespace synchmess {
 
 class GroupBackend {
  public:
-  virtual void opened(Group& g) noexcept = 0;  // a file of g was opened: bind g early
+  // A file of g is being opened: answer reply.open(fi) once the backend
+  // knows g (bound, its send delay and readability learnt) or gave up.
+  virtual void open(Group& g, Reply reply, const fuse_file_info& fi) = 0;
   virtual void read(Group& g, Reply reply, std::size_t size) = 0;
   virtual void write(Group& g, Reply reply, std::span<const std::byte> bytes) = 0;
   virtual void flush(Group& g, Reply reply, bool as_ioctl) = 0;  // fsync (ok()) or the FLUSH ioctl (ioctl(0))

@@ -31,7 +31,7 @@ void GroupRequests::open(Group& g, Reply reply, fuse_file_info& fi) {
   fi.fh = next_file_.fetch_add(1, std::memory_order_relaxed);
   fi.direct_io = 1;
   fi.nonseekable = 1;
-  if (backend_ != nullptr) backend_->opened(g);
+  if (backend_ != nullptr) return backend_->open(g, std::move(reply), fi);
   reply.open(fi);
 }
 

@@ -71,25 +71,36 @@ int sm_master_open(struct sm_ctx *ctx)
 	return fd;
 }
 
-void sm_expected_path(const struct sm_ctx *ctx, unsigned desc, char *buf,
-		      size_t size)
+static void expected_path_in(const struct sm_ctx *ctx, const char *dir,
+			     unsigned desc, char *buf, size_t size)
 {
 	if (ctx->transport == SM_FUSE)
-		snprintf(buf, size, "%s/synchmess%u", ctx->dev_dir, desc);
+		snprintf(buf, size, "%s/synchmess%u", dir, desc);
 	else
 		snprintf(buf, size, "/dev/synch/synchmess%u", desc);
 }
 
-int sm_group_open(struct sm_ctx *ctx, unsigned desc)
+void sm_expected_path(const struct sm_ctx *ctx, unsigned desc, char *buf,
+		      size_t size)
+{
+	expected_path_in(ctx, ctx->dev_dir, desc, buf, size);
+}
+
+/* sm_group_open through the master in dir. */
+static int group_open_in(struct sm_ctx *ctx, const char *dir, unsigned desc)
 {
 	struct group_t group;
 	char want[300];
 	double end;
 	int master, fd, r;
 
-	master = sm_master_open(ctx);
-	if (master < 0)
+	char mpath[300];
+	snprintf(mpath, sizeof mpath, "%s/synchmess", dir);
+	master = open(mpath, O_RDONLY | O_CLOEXEC);
+	if (master < 0) {
+		sm_fail(ctx, 1, "open(%s, O_RDONLY) failed", mpath);
 		return -1;
+	}
 	memset(&group, 0, sizeof group);
 	group.descriptor = desc;
 	r = ioctl(master, IOCTL_INSTALL_GROUP, &group);
@@ -98,7 +109,7 @@ int sm_group_open(struct sm_ctx *ctx, unsigned desc)
 		sm_fail(ctx, 1, "IOCTL_INSTALL_GROUP(%u) returned %d", desc, r);
 		return -1;
 	}
-	sm_expected_path(ctx, desc, want, sizeof want);
+	expected_path_in(ctx, dir, desc, want, sizeof want);
 	if (strcmp(group.device_path, want) != 0) {
 		sm_fail(ctx, 0, "install(%u) wrote path \"%.256s\", expected \"%s\"",
 			desc, group.device_path, want);
@@ -117,6 +128,31 @@ int sm_group_open(struct sm_ctx *ctx, unsigned desc)
 	if (fd < 0)
 		sm_fail(ctx, 1, "open(%s, O_RDWR) failed", group.device_path);
 	return fd;
+}
+
+int sm_group_open(struct sm_ctx *ctx, unsigned desc)
+{
+	return group_open_in(ctx, ctx->dev_dir, desc);
+}
+
+int sm_group_open_other(struct sm_ctx *ctx, unsigned desc)
+{
+	return group_open_in(ctx, ctx->peer_dir ? ctx->peer_dir : ctx->dev_dir,
+			     desc);
+}
+
+int sm_group_other(struct sm_ctx *ctx, unsigned idx)
+{
+	if (idx >= ctx->ngroups) {
+		sm_fail(ctx, 0, "test bug: group %u of %u", idx, ctx->ngroups);
+		return -1;
+	}
+	return sm_group_open_other(ctx, ctx->groups[idx]);
+}
+
+int sm_group_open_nth(struct sm_ctx *ctx, unsigned desc, unsigned n)
+{
+	return n % 2 ? sm_group_open_other(ctx, desc) : sm_group_open(ctx, desc);
 }
 
 int sm_set_delay(int fd, unsigned ms)

@@ -26,6 +26,18 @@ void sm_expected_path(const struct sm_ctx *ctx, unsigned desc, char *buf,
  * accessible R_OK|W_OK and opens it O_RDWR; returns the fd or -1. */
 int sm_group_open(struct sm_ctx *ctx, unsigned desc);
 
+/* Installs and opens desc as another client would: on the peer host with
+ * --peer-dev-dir, else on this one (a second open file).  -1 on failure. */
+int sm_group_open_other(struct sm_ctx *ctx, unsigned desc);
+
+/* sm_group_open_other of the test's idx-th reserved group (no reset: reset
+ * it through sm_group_fresh first). */
+int sm_group_other(struct sm_ctx *ctx, unsigned idx);
+
+/* The n-th client of desc: even n on this host, odd n on the peer host (if
+ * any), so a test's clients alternate between the hosts. */
+int sm_group_open_nth(struct sm_ctx *ctx, unsigned desc, unsigned n);
+
 /* Brings a group to a known state: no delayed messages, delay 0, nobody
  * asleep, queue drained.  0 or -1. */
 int sm_group_reset(struct sm_ctx *ctx, int fd);

@@ -29,6 +29,10 @@ enum sm_result { SM_PASS = 0, SM_FAIL = 1, SM_SKIP = 2 };
 
 struct sm_ctx {
 	const char *dev_dir;            /* where the master lives */
+	/* --peer-dev-dir: a second host's master serving the same groups
+	 * (synchmessd --cluster), or NULL.  Tests open their "other" clients
+	 * there (sm_group_other); the checks stay those of abi.md. */
+	const char *peer_dir;
 	enum sm_transport transport;
 	unsigned groups[MAX_NUM_GROUPS]; /* descriptors reserved for this test */
 	unsigned ngroups;

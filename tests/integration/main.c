@@ -4,12 +4,15 @@
  *
  *   synchmess-integration [--dev-dir DIR] [--transport cuse|fuse]
  *                         [--filter SUBSTR] [--stress-messages N] [--list]
+ *                         [--peer-dev-dir DIR2]
  *
  * DIR (default /dev/synch) holds the master "synchmess".  Without
  * --transport, a character-device master means cuse, anything else fuse.
  * Prints "PASS name" / "FAIL name: reason" / "SKIP name: reason" per test
  * and one final "N passed, N failed" line; exits 0 only if nothing failed.
  * Expects the daemon's default parameters (1024 / 1048576).
+ * DIR2: a second daemon of the same cluster (synchmessd --cluster): the
+ * tests' other clients (readers, pollers, half the sleepers) use it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -104,7 +107,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: synchmess-integration [--dev-dir DIR] "
 		"[--transport cuse|fuse] [--filter SUBSTR]\n"
-		"                             [--stress-messages N] [--list]\n");
+		"                             [--stress-messages N] [--peer-dev-dir DIR] [--list]\n");
 }
 
 int main(int argc, char **argv)
@@ -114,6 +117,7 @@ int main(int argc, char **argv)
 		{ "transport", required_argument, NULL, 't' },
 		{ "filter", required_argument, NULL, 'f' },
 		{ "stress-messages", required_argument, NULL, 's' },
+		{ "peer-dev-dir", required_argument, NULL, 'p' },
 		{ "list", no_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -129,6 +133,9 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'd':
 			ctx.dev_dir = optarg;
+			break;
+		case 'p':
+			ctx.peer_dir = optarg;
 			break;
 		case 't':
 			transport = optarg;
@@ -179,8 +186,10 @@ int main(int argc, char **argv)
 		ctx.transport = stat(path, &st) == 0 && S_ISCHR(st.st_mode) ? SM_CUSE
 									   : SM_FUSE;
 	}
-	fprintf(stderr, "# synchmess-integration: dev-dir %s, transport %s\n",
-		ctx.dev_dir, ctx.transport == SM_CUSE ? "cuse" : "fuse");
+	fprintf(stderr, "# synchmess-integration: dev-dir %s%s%s, transport %s\n",
+		ctx.dev_dir, ctx.peer_dir ? ", peer " : "",
+		ctx.peer_dir ? ctx.peer_dir : "",
+		ctx.transport == SM_CUSE ? "cuse" : "fuse");
 
 	if (filter) {
 		size_t matched = 0;

@@ -74,7 +74,8 @@ static int start_sleeper(struct sm_ctx *ctx, struct sleeper *s, unsigned desc)
 	memset(s, 0, sizeof *s);
 	atomic_init(&s->tid, 0);
 	atomic_init(&s->done, 0);
-	s->fd = sm_group_open(ctx, desc);
+	static unsigned nth; /* sleepers alternate between the hosts */
+	s->fd = sm_group_open_nth(ctx, desc, nth++);
 	if (s->fd < 0)
 		return -1;
 	int e = pthread_create(&s->thread, NULL, sleeper_main, s);

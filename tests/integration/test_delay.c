@@ -84,10 +84,12 @@ out:
 enum sm_result test_delay_order(struct sm_ctx *ctx)
 {
 	char buf[64], want[16];
-	int fd = sm_group_fresh(ctx, 0);
+	int rd = -1, fd = sm_group_fresh(ctx, 0);
 
 	if (fd < 0)
 		return SM_FAIL;
+	if ((rd = sm_group_other(ctx, 0)) < 0)
+		goto out;
 	double t0 = sm_now_ms(), took;
 	CHECK_RET(sm_set_delay(fd, 100), 0);
 	for (int i = 0; i < 10; i++) {
@@ -97,18 +99,21 @@ enum sm_result test_delay_order(struct sm_ctx *ctx)
 	for (int i = 0; i < 10; i++) {
 		snprintf(want, sizeof want, "m%d", i);
 		memset(buf, 0, sizeof buf);
-		ssize_t r = read_after_delay(fd, buf, sizeof buf, t0, &took);
+		ssize_t r = read_after_delay(rd, buf, sizeof buf, t0, &took);
 		CHECK(r <= 0 || took >= 100, "delayed message %d readable after %.0f ms, "
 		      "delay is 100", i, took);
 		CHECK(r == (ssize_t)strlen(want) && memcmp(buf, want, (size_t)r) == 0,
 		      "delayed message %d: read %zd \"%.10s\", expected \"%s\"",
 		      i, r, buf, want);
 	}
-	CHECK_RET(read(fd, buf, sizeof buf), 0);
+	CHECK_RET(read(rd, buf, sizeof buf), 0);
 	CHECK_RET(sm_set_delay(fd, 0), 0);
+	close(rd);
 	close(fd);
 	return SM_PASS;
 out:
+	if (rd >= 0)
+		close(rd);
 	sm_group_reset(ctx, fd);
 	close(fd);
 	return SM_FAIL;
@@ -148,11 +153,13 @@ enum sm_result test_delay_revoke(struct sm_ctx *ctx)
 	ssize_t r;
 	unsigned delay = DELAY_MS;
 	double t0, took;
-	int fd = sm_group_fresh(ctx, 0);
+	int other = -1, fd = sm_group_fresh(ctx, 0);
 
 	if (fd < 0)
 		return SM_FAIL;
-	CHECK_RET(ioctl(fd, IOCTL_REVOKE_DELAYED_MESSAGES), 0); /* none pending */
+	if ((other = sm_group_other(ctx, 0)) < 0)
+		goto out;
+	CHECK_RET(ioctl(other, IOCTL_REVOKE_DELAYED_MESSAGES), 0); /* none pending */
 	for (;; delay *= 2) {
 		CHECK(delay <= 5000, "no write-write-write-revoke round took less "
 		      "than its delay, up to %u ms", delay / 2);
@@ -165,7 +172,7 @@ enum sm_result test_delay_revoke(struct sm_ctx *ctx)
 		CHECK_RET(write(fd, "r1", 2), 2);
 		CHECK_RET(write(fd, "r2", 2), 2);
 		CHECK_RET(write(fd, "r3", 2), 2);
-		CHECK_RET(ioctl(fd, IOCTL_REVOKE_DELAYED_MESSAGES), 0);
+		CHECK_RET(ioctl(other, IOCTL_REVOKE_DELAYED_MESSAGES), 0);
 		if (sm_now_ms() - t0 < delay)
 			break;
 	}
@@ -187,9 +194,12 @@ enum sm_result test_delay_revoke(struct sm_ctx *ctx)
 	      took, delay);
 	CHECK_RET(read(fd, buf, sizeof buf), 0);
 	CHECK_RET(sm_set_delay(fd, 0), 0);
+	close(other);
 	close(fd);
 	return SM_PASS;
 out:
+	if (other >= 0)
+		close(other);
 	sm_group_reset(ctx, fd);
 	close(fd);
 	return SM_FAIL;
@@ -200,10 +210,12 @@ static enum sm_result flush_publishes(struct sm_ctx *ctx, int use_fsync)
 {
 	static const char *msgs[] = { "first", "second", "third" };
 	char buf[64];
-	int fd = sm_group_fresh(ctx, 0);
+	int other = -1, fd = sm_group_fresh(ctx, 0);
 
 	if (fd < 0)
 		return SM_FAIL;
+	if ((other = sm_group_other(ctx, 0)) < 0)
+		goto out;
 	if (use_fsync)
 		CHECK_RET(fsync(fd), 0); /* nothing pending */
 	else
@@ -211,15 +223,15 @@ static enum sm_result flush_publishes(struct sm_ctx *ctx, int use_fsync)
 	CHECK_RET(sm_set_delay(fd, 60000), 0);
 	for (int i = 0; i < 3; i++)
 		CHECK_RET(write(fd, msgs[i], strlen(msgs[i])), (long)strlen(msgs[i]));
-	CHECK_RET(read(fd, buf, sizeof buf), 0);
+	CHECK_RET(read(other, buf, sizeof buf), 0);
 	if (use_fsync)
-		CHECK_RET(fsync(fd), 0);
+		CHECK_RET(fsync(other), 0);
 	else
-		CHECK_RET(ioctl(fd, IOCTL_FLUSH_DELAYED_MESSAGES), 0);
+		CHECK_RET(ioctl(other, IOCTL_FLUSH_DELAYED_MESSAGES), 0);
 	for (int i = 0; i < 3; i++) {
 		memset(buf, 0, sizeof buf);
 		errno = 0;
-		ssize_t r = read(fd, buf, sizeof buf);
+		ssize_t r = read(other, buf, sizeof buf);
 		CHECK(r == (ssize_t)strlen(msgs[i]) && memcmp(buf, msgs[i], (size_t)r) == 0,
 		      "read %d right after the flush: %zd \"%.10s\", expected \"%s\" (%s)",
 		      i, r, buf, msgs[i], strerror(errno));
@@ -227,9 +239,12 @@ static enum sm_result flush_publishes(struct sm_ctx *ctx, int use_fsync)
 	CHECK_RET(read(fd, buf, sizeof buf), 0);
 	/* Nothing is pending any more, so the delay can change. */
 	CHECK_RET(sm_set_delay(fd, 0), 0);
+	close(other);
 	close(fd);
 	return SM_PASS;
 out:
+	if (other >= 0)
+		close(other);
 	sm_group_reset(ctx, fd);
 	close(fd);
 	return SM_FAIL;
@@ -376,7 +391,7 @@ enum sm_result test_delay_close_no_flush(struct sm_ctx *ctx)
 	if (fd < 0)
 		return SM_FAIL;
 	CHECK_RET(sm_set_delay(fd, 60000), 0);
-	fd2 = sm_group_open(ctx, ctx->groups[0]);
+	fd2 = sm_group_other(ctx, 0);
 	if (fd2 < 0)
 		goto out;
 	CHECK_RET(write(fd2, "pending", 7), 7);

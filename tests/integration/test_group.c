@@ -38,20 +38,24 @@ out:
 enum sm_result test_group_write_max(struct sm_ctx *ctx)
 {
 	char out_buf[SM_DEFAULT_MAX_MESSAGE], in_buf[SM_DEFAULT_MAX_MESSAGE * 2];
-	int fd = sm_group_fresh(ctx, 0);
+	int rd = -1, fd = sm_group_fresh(ctx, 0);
 
-	if (fd < 0)
-		return SM_FAIL;
+	if (fd < 0 || (rd = sm_group_other(ctx, 0)) < 0)
+		goto out;
 	sm_fill(out_buf, sizeof out_buf, 1);
 	CHECK_RET(write(fd, out_buf, sizeof out_buf), SM_DEFAULT_MAX_MESSAGE);
-	CHECK_RET(read(fd, in_buf, sizeof in_buf), SM_DEFAULT_MAX_MESSAGE);
+	CHECK_RET(read(rd, in_buf, sizeof in_buf), SM_DEFAULT_MAX_MESSAGE);
 	CHECK(memcmp(in_buf, out_buf, sizeof out_buf) == 0,
 	      "1024-byte message came back corrupted");
-	CHECK_RET(read(fd, in_buf, sizeof in_buf), 0);
+	CHECK_RET(read(rd, in_buf, sizeof in_buf), 0);
+	close(rd);
 	close(fd);
 	return SM_PASS;
 out:
-	close(fd);
+	if (rd >= 0)
+		close(rd);
+	if (fd >= 0)
+		close(fd);
 	return SM_FAIL;
 }
 
@@ -143,10 +147,10 @@ enum sm_result test_group_fifo(struct sm_ctx *ctx)
 	char out_buf[SM_DEFAULT_MAX_MESSAGE], in_buf[SM_DEFAULT_MAX_MESSAGE + 16];
 	const unsigned n = 200;
 	unsigned i;
-	int fd = sm_group_fresh(ctx, 0);
+	int rd = -1, fd = sm_group_fresh(ctx, 0);
 
-	if (fd < 0)
-		return SM_FAIL;
+	if (fd < 0 || (rd = sm_group_other(ctx, 0)) < 0)
+		goto out;
 	for (i = 0; i < n; i++) {
 		size_t len = 1 + (i * 37) % SM_DEFAULT_MAX_MESSAGE;
 		sm_fill(out_buf, len, i);
@@ -156,17 +160,22 @@ enum sm_result test_group_fifo(struct sm_ctx *ctx)
 		size_t len = 1 + (i * 37) % SM_DEFAULT_MAX_MESSAGE;
 		sm_fill(out_buf, len, i);
 		errno = 0;
-		ssize_t r = read(fd, in_buf, sizeof in_buf);
+		ssize_t r = read(rd, in_buf, sizeof in_buf);
 		CHECK(r == (ssize_t)len, "message %u: read returned %zd, expected %zu (%s)",
 		      i, r, len, strerror(errno));
 		CHECK(memcmp(in_buf, out_buf, len) == 0,
 		      "message %u: wrong content (out of order or corrupted)", i);
 	}
+	CHECK_RET(read(rd, in_buf, sizeof in_buf), 0);
 	CHECK_RET(read(fd, in_buf, sizeof in_buf), 0);
+	close(rd);
 	close(fd);
 	return SM_PASS;
 out:
-	close(fd);
+	if (rd >= 0)
+		close(rd);
+	if (fd >= 0)
+		close(fd);
 	return SM_FAIL;
 }
 
@@ -175,14 +184,14 @@ out:
 enum sm_result test_group_short_read(struct sm_ctx *ctx)
 {
 	char buf[64];
-	int fd = sm_group_fresh(ctx, 0);
+	int rd = -1, fd = sm_group_fresh(ctx, 0);
 
-	if (fd < 0)
-		return SM_FAIL;
+	if (fd < 0 || (rd = sm_group_other(ctx, 0)) < 0)
+		goto out;
 	CHECK_RET(write(fd, "0123456789", 10), 10);
 	CHECK_RET(write(fd, "second", 6), 6);
 	memset(buf, '#', sizeof buf);
-	CHECK_RET(read(fd, buf, 4), 4);
+	CHECK_RET(read(rd, buf, 4), 4);
 	CHECK(memcmp(buf, "0123", 4) == 0 && buf[4] == '#',
 	      "short read copied \"%.8s\", expected \"0123\"", buf);
 	memset(buf, 0, sizeof buf);
@@ -190,11 +199,15 @@ enum sm_result test_group_short_read(struct sm_ctx *ctx)
 	CHECK(memcmp(buf, "second", 6) == 0,
 	      "after a short read got \"%.6s\", expected \"second\" (rest of the "
 	      "first message not consumed?)", buf);
-	CHECK_RET(read(fd, buf, sizeof buf), 0);
+	CHECK_RET(read(rd, buf, sizeof buf), 0);
+	close(rd);
 	close(fd);
 	return SM_PASS;
 out:
-	close(fd);
+	if (rd >= 0)
+		close(rd);
+	if (fd >= 0)
+		close(fd);
 	return SM_FAIL;
 }
 
@@ -204,10 +217,10 @@ enum sm_result test_group_no_split(struct sm_ctx *ctx)
 	static const size_t lens[] = { 1, 100, 100, 1024, 7, 512, 513 };
 	const size_t n = sizeof lens / sizeof lens[0];
 	char out_buf[SM_DEFAULT_MAX_MESSAGE], in_buf[8192];
-	int fd = sm_group_fresh(ctx, 0);
+	int rd = -1, fd = sm_group_fresh(ctx, 0);
 
-	if (fd < 0)
-		return SM_FAIL;
+	if (fd < 0 || (rd = sm_group_other(ctx, 0)) < 0)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		sm_fill(out_buf, lens[i], 100 + (unsigned)i);
 		CHECK_RET(write(fd, out_buf, lens[i]), (long)lens[i]);
@@ -215,18 +228,22 @@ enum sm_result test_group_no_split(struct sm_ctx *ctx)
 	for (size_t i = 0; i < n; i++) {
 		sm_fill(out_buf, lens[i], 100 + (unsigned)i);
 		errno = 0;
-		ssize_t r = read(fd, in_buf, sizeof in_buf);
+		ssize_t r = read(rd, in_buf, sizeof in_buf);
 		CHECK(r == (ssize_t)lens[i],
 		      "read %zu with an 8192-byte buffer returned %zd, expected %zu (%s)",
 		      i, r, lens[i], strerror(errno));
 		CHECK(memcmp(in_buf, out_buf, lens[i]) == 0,
 		      "message %zu corrupted", i);
 	}
-	CHECK_RET(read(fd, in_buf, sizeof in_buf), 0);
+	CHECK_RET(read(rd, in_buf, sizeof in_buf), 0);
+	close(rd);
 	close(fd);
 	return SM_PASS;
 out:
-	close(fd);
+	if (rd >= 0)
+		close(rd);
+	if (fd >= 0)
+		close(fd);
 	return SM_FAIL;
 }
 
@@ -242,7 +259,7 @@ enum sm_result test_group_isolation(struct sm_ctx *ctx)
 	b = sm_group_fresh(ctx, 1);
 	if (b < 0)
 		goto out;
-	a2 = sm_group_open(ctx, ctx->groups[0]);
+	a2 = sm_group_other(ctx, 0);
 	if (a2 < 0)
 		goto out;
 	CHECK_RET(write(a, "for-a", 5), 5);

@@ -130,11 +130,14 @@ static enum sm_result poll_wakes(struct sm_ctx *ctx, int what)
 	char buf[16];
 	/* static: a poller that never returns outlives this frame */
 	static struct poller p;
-	int started = 0, fd = sm_group_fresh(ctx, 0);
+	int started = 0, pfd = -1, fd = sm_group_fresh(ctx, 0);
 	double t_event = 0;
 
 	if (fd < 0)
 		return SM_FAIL;
+	/* The poller is another client (on the peer host, if any). */
+	if ((pfd = sm_group_other(ctx, 0)) < 0)
+		goto out;
 	if (what == 1)
 		CHECK_RET(sm_set_delay(fd, MATURE_MS), 0);
 	if (what == 2)
@@ -150,7 +153,7 @@ static enum sm_result poll_wakes(struct sm_ctx *ctx, int what)
 		      "POLLIN set with only a delayed message pending (revents 0x%x, "
 		      "%.0f ms before it matures)", now.revents, t_event - at);
 	}
-	if (start_poller(ctx, &p, fd) != 0)
+	if (start_poller(ctx, &p, pfd) != 0)
 		goto out;
 	started = 1;
 	/* A write or flush has not happened yet; a maturing message may have. */
@@ -174,8 +177,9 @@ static enum sm_result poll_wakes(struct sm_ctx *ctx, int what)
 		CHECK(p.returned_at - t_event > -10,
 		      "poll reported POLLIN %.0f ms before the delayed message matured",
 		      t_event - p.returned_at);
-	CHECK_RET(read(fd, buf, sizeof buf), 5);
+	CHECK_RET(read(pfd, buf, sizeof buf), 5);
 	CHECK_RET(sm_set_delay(fd, 0), 0);
+	close(pfd);
 	close(fd);
 	return SM_PASS;
 out:
@@ -184,6 +188,8 @@ out:
 		if (write(fd, "x", 1) == 1)
 			join_poller(&p);
 	}
+	if (pfd >= 0)
+		close(pfd);
 	sm_group_reset(ctx, fd);
 	close(fd);
 	return SM_FAIL;

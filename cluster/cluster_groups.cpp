@@ -86,7 +86,14 @@ long attempt_ms(std::chrono::steady_clock::time_point deadline) {
 struct ClusterGroups::State {
   std::mutex mu;  // bind
   bool bound = false;
-  std::string stream, subject, next_subject;
+  // subject: readable messages; held_subject: the copies of the delayed
+  // messages (same length, so a copy is charged what its message is).
+  std::string stream, subject, held_subject, next_subject;
+  // The stream sequences of this host's copies of its delayed messages, in
+  // the order of the core group's delayed messages (sends, then matured
+  // and not yet moved).  Pushed before the send, under held_mu.
+  std::mutex held_mu;
+  std::deque<std::uint64_t> held;
   std::atomic<bool> maybe_readable{true};
   std::atomic<std::uint64_t> arrivals{0};
   bool queued = false;  // mover_mu_: in mover_queue_
@@ -251,6 +258,7 @@ ClusterGroups::State* ClusterGroups::state(unsigned d) {
     s = new State;
     s->stream = fmt::format("{}_g{}", options_.prefix, d);
     s->subject = fmt::format("{}.msg.{}", options_.prefix, d);
+    s->held_subject = fmt::format("{}.dly.{}", options_.prefix, d);
     s->next_subject = fmt::format("$JS.API.CONSUMER.MSG.NEXT.{}.{}", s->stream, consumer_name);
     states_[d].store(s, std::memory_order_release);
   }
@@ -266,10 +274,10 @@ Result<void> ClusterGroups::bind(State& s, unsigned d) {
   if (!connected_.load()) return fail(Errc::cluster_unavailable);
   jsStreamConfig cfg;
   jsStreamConfig_Init(&cfg);
-  const char* subjects[] = {s.subject.c_str()};
+  const char* subjects[] = {s.subject.c_str(), s.held_subject.c_str()};
   cfg.Name = s.stream.c_str();
   cfg.Subjects = subjects;
-  cfg.SubjectsLen = 1;
+  cfg.SubjectsLen = 2;
   cfg.Retention = js_WorkQueuePolicy;
   cfg.MaxBytes = static_cast<int64_t>(limits_.max_storage_size.load());
   // JetStream counts the headers (the message id) too; the exact limit on
@@ -285,6 +293,25 @@ Result<void> ClusterGroups::bind(State& s, unsigned d) {
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus st = js_AddStream(nullptr, js_, &cfg, &jo, &jerr);
   if (st != NATS_OK && jerr == JSStreamNameExistErr) {
+    // Made by another host with other limits, or by a version without the
+    // held subject: its limits are kept, the subjects made ours.
+    jsStreamInfo* si = nullptr;
+    if (js_GetStreamInfo(&si, js_, s.stream.c_str(), &jo, &jerr) == NATS_OK) {
+      bool has_held = false;
+      for (int i = 0; i < si->Config->SubjectsLen; ++i) has_held |= s.held_subject == si->Config->Subjects[i];
+      if (!has_held) {
+        auto* own = si->Config->Subjects;  // freed by jsStreamInfo_Destroy: put back before
+        int own_len = si->Config->SubjectsLen;
+        si->Config->Subjects = subjects;
+        si->Config->SubjectsLen = 2;
+        st = js_UpdateStream(nullptr, js_, si->Config, &jo, &jerr);
+        si->Config->Subjects = own;
+        si->Config->SubjectsLen = own_len;
+        if (st != NATS_OK)
+          log::limited_warn("cluster: stream {}: subject {} not added: {}", s.stream, s.held_subject, status_text(st));
+      }
+      jsStreamInfo_Destroy(si);
+    }
     log::warn("cluster: stream {} exists with another configuration (limits set by another host); using it", s.stream);
   } else if (st != NATS_OK) {
     log::limited_warn("cluster: cannot create stream {}: {} (JetStream error {})", s.stream, status_text(st),
@@ -498,10 +525,13 @@ bool ClusterGroups::confirmed_empty(State& s, Clock::time_point deadline) {
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.Wait = std::max(1L, remaining_ms(deadline));
+  jo.Stream.Info.SubjectsFilter = s.subject.c_str();  // not the held copies
   jsErrCode jerr = static_cast<jsErrCode>(0);
   jsStreamInfo* si = nullptr;
   if (js_GetStreamInfo(&si, js_, s.stream.c_str(), &jo, &jerr) != NATS_OK) return false;
-  std::uint64_t stored = si->State.Msgs;
+  std::uint64_t stored = 0;
+  if (si->State.Subjects != nullptr)
+    for (int i = 0; i < si->State.Subjects->Count; ++i) stored += si->State.Subjects->List[i].Msgs;
   jsStreamInfo_Destroy(si);
   if (stored == 0) return true;
   jsConsumerInfo* ci = nullptr;
@@ -513,10 +543,13 @@ bool ClusterGroups::confirmed_empty(State& s, Clock::time_point deadline) {
 
 // Publish and wait for JetStream's ack, retrying with the same message id
 // (JetStream drops duplicates within its 2-minute window) until deadline.
-Result<void> ClusterGroups::publish(unsigned d, std::span<const std::byte> bytes, Clock::time_point deadline) {
+// The id has a fixed length: a message and its held copy are charged alike.
+Result<void> ClusterGroups::publish(unsigned d, std::span<const std::byte> bytes, Clock::time_point deadline,
+                                    bool held, std::uint64_t* seq) {
   State& s = *state(d);
   if (!bind(s, d)) return fail(Errc::cluster_unavailable);
-  std::string id = fmt::format("{:016x}-{}", host_id_, next_msg_id_.fetch_add(1));
+  std::string id = fmt::format("{:016x}-{:016x}", host_id_, next_msg_id_.fetch_add(1));
+  const std::string& subject = held ? s.held_subject : s.subject;
   for (;;) {
     if (stopping_.load()) return fail(Errc::shutting_down);
     if (connected_.load()) {
@@ -525,7 +558,11 @@ Result<void> ClusterGroups::publish(unsigned d, std::span<const std::byte> bytes
       po.MsgId = id.c_str();
       po.MaxWait = std::max(1L, remaining_ms(deadline));
       jsErrCode jerr = static_cast<jsErrCode>(0);
-      natsStatus st = js_Publish(nullptr, js_, s.subject.c_str(), bytes.data(), static_cast<int>(bytes.size()), &po, &jerr);
+      jsPubAck* ack = nullptr;
+      natsStatus st = js_Publish(&ack, js_, subject.c_str(), bytes.data(), static_cast<int>(bytes.size()), &po, &jerr);
+      if (st == NATS_OK && seq != nullptr) *seq = ack->Sequence;
+      jsPubAck_Destroy(ack);
+      if (st == NATS_OK && held) return {};
       if (st == NATS_OK) {
         // Readable now, on this host at once (other hosts when their copy
         // of the message arrives).
@@ -544,20 +581,46 @@ Result<void> ClusterGroups::publish(unsigned d, std::span<const std::byte> bytes
 void ClusterGroups::write(Group& g, Reply reply, std::span<const std::byte> bytes) {
   if (bytes.empty()) return reply.written(0);
   if (bytes.size() > limits_.max_message_size.load()) return reply.fail(Errc::message_too_big);
-  if (g.send_delay() > 0) {
-    // Held here until due (core Group: storage reserved on this host), then
-    // published by the mover.
-    auto sent = g.send(bytes);
-    if (sent) return reply.written(*sent);
-    return reply.fail(sent.error());
-  }
   auto copy = std::make_shared<std::vector<std::byte>>(bytes.begin(), bytes.end());
+  if (g.send_delay() > 0) {
+    // A copy goes to the stream's held subject now (charged to the group:
+    // EPERM when full, cluster-wide); the message waits here (core Group)
+    // until due, then the mover publishes it and deletes the copy.
+    return post(std::move(reply), [this, &g, copy](unsigned, Reply& r) { write_delayed(g, r, *copy); });
+  }
   post(std::move(reply), [this, &g, copy](unsigned, Reply& r) {
     auto deadline = Clock::now() + std::chrono::milliseconds(options_.timeout_ms);
     auto done = publish(g.descriptor(), *copy, deadline);
     if (done) return r.written(copy->size());
     r.fail(done.error());
   });
+}
+
+void ClusterGroups::write_delayed(Group& g, Reply& reply, std::span<const std::byte> bytes) {
+  unsigned d = g.descriptor();
+  State& s = *state(d);
+  std::lock_guard lock(s.held_mu);  // the copies' order is the sends' order
+  std::uint64_t seq = 0;
+  auto held = publish(d, bytes, Clock::now() + std::chrono::milliseconds(options_.timeout_ms), true, &seq);
+  if (!held) return reply.fail(held.error());
+  s.held.push_back(seq);
+  auto sent = g.send(bytes);
+  if (sent) return reply.written(*sent);
+  s.held.pop_back();
+  delete_held(s, seq);
+  reply.fail(sent.error());
+}
+
+void ClusterGroups::delete_held(State& s, std::uint64_t seq) {
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = options_.timeout_ms;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus st = js_DeleteMsg(js_, s.stream.c_str(), seq, &jo, &jerr);
+  // Gone already: purged by a revoke.
+  if (st != NATS_OK && jerr != JSSequenceNotFoundErr && jerr != JSStreamMsgDeleteFailed)
+    log::limited_warn("cluster: {}: the held copy {} of a published delayed message is not deleted: {} (JetStream error {})",
+                      s.stream, seq, status_text(st), static_cast<int>(jerr));
 }
 
 // --- the mover: delayed messages that matured here go to the stream -------
@@ -593,14 +656,29 @@ void ClusterGroups::mover_loop() {
     while (g != nullptr && !stopping_.load()) {
       MessagePtr m = g->receive();
       if (!m) break;
+      std::uint64_t held = 0;
+      {
+        std::lock_guard lock(s->held_mu);
+        if (!s->held.empty()) {
+          held = s->held.front();
+          s->held.pop_front();
+        }
+      }
       for (;;) {
         auto done = publish(d, m->bytes(), Clock::now() + std::chrono::milliseconds(options_.timeout_ms));
         if (done || stopping_.load()) break;
         if (done.error() == Errc::message_too_big) break;  // the limit shrank meanwhile: cannot ever fit
+        // The group is full, its copy included: free the copy's room first
+        // (a write in between may take it: then this one waits for room).
+        if (done.error() == Errc::storage_full && held != 0) {
+          delete_held(*s, std::exchange(held, 0));
+          continue;
+        }
         log::limited_warn("cluster: group {}: a delayed message is not published yet ({}); retrying", d, describe(done.error()));
         std::unique_lock lock(mover_mu_);
         mover_cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping_.load(); });
       }
+      if (held != 0 && !stopping_.load()) delete_held(*s, held);
     }
     {
       std::lock_guard lock(mover_mu_);
@@ -628,7 +706,7 @@ int ClusterGroups::control_here(char op, unsigned d, unsigned arg) {
   if (g == nullptr) return 0;
   switch (op) {
     case 'A': return static_cast<int>(g->awake());
-    case 'R': g->revoke_delayed(); return 0;
+    case 'R': revoke_here(*g); return 0;
     case 'F':
       g->flush_delayed();
       return drained(d, Clock::now() + std::chrono::milliseconds(options_.timeout_ms)) ? 0 : -EIO;
@@ -721,11 +799,35 @@ void ClusterGroups::awake(Group& g, Reply reply) {
   });
 }
 
+// The revoked messages' copies are forgotten by their hosts, then deleted
+// at once by this one: every copy on the held subject stored before the
+// other hosts answered (also those of hosts that died with delayed
+// messages; a delayed message that matured and is not moved yet loses its
+// copy early, harmlessly).
+void ClusterGroups::revoke_here(Group& g) {
+  State& s = *state(g.descriptor());
+  std::lock_guard lock(s.held_mu);
+  std::size_t k = g.revoke_delayed();
+  for (; k > 0 && !s.held.empty(); --k) s.held.pop_back();
+}
+
 void ClusterGroups::revoke(Group& g, Reply reply) {
-  g.revoke_delayed();
+  revoke_here(g);
   post(std::move(reply), [this, d = g.descriptor()](unsigned, Reply& r) {
     unsigned answered = 0;
     broadcast('R', d, 0, true, &answered);
+    State& s = *state(d);
+    if (!bind(s, d)) return r.fail(Errc::cluster_unavailable);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = options_.timeout_ms;
+    jo.Stream.Purge.Subject = s.held_subject.c_str();
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus st = js_PurgeStream(js_, s.stream.c_str(), &jo, &jerr);
+    if (st != NATS_OK) {
+      log::limited_warn("cluster: group {}: the copies of revoked delayed messages are not deleted: {}", d, status_text(st));
+      return r.fail(Errc::cluster_unavailable);
+    }
     r.ioctl(0);
   });
 }

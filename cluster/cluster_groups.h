@@ -104,7 +104,13 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   void learn_delay(unsigned d);
   __natsSubscription* puller(State& s, unsigned d, unsigned thread);
   void post(Reply reply, std::move_only_function<void(unsigned, Reply&)> job);
-  Result<void> publish(unsigned d, std::span<const std::byte> bytes, Clock::time_point deadline);
+  // held: to the held subject (a delayed message's copy); *seq: its stream
+  // sequence.
+  Result<void> publish(unsigned d, std::span<const std::byte> bytes, Clock::time_point deadline, bool held = false,
+                       std::uint64_t* seq = nullptr);
+  void write_delayed(Group& g, Reply& reply, std::span<const std::byte> bytes);
+  void delete_held(State& s, std::uint64_t seq);
+  void revoke_here(Group& g);
   void read_job(Group& g, Reply& reply, std::size_t size, unsigned thread);
   bool confirmed_empty(State& s, Clock::time_point deadline);
   // Local part of a control operation; returns the count (AWAKE) or errno.

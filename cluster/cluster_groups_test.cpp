@@ -157,17 +157,22 @@ class ClusterGroupsTest : public ::testing::Test {
     };
     // Heartbeats go every second; AWAKE with nobody asleep answers 0 either
     // way, so wait for the heartbeat through a sleeper on the other host.
-    Group& gb = b_->group(8);
-    std::atomic<int> woken{0};
-    for (int i = 0; i < 100; ++i) {
-      gb.sleep([&](Result<void>) { ++woken; });
-      auto a = call([&](Reply r) { a_->cluster.awake(a_->group(8), std::move(r)); });
-      if (a.value == 1) return;
-      gb.awake();
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // Both ways: each host waits only for the hosts it has seen.
+    for (auto [from, to] : {std::pair{a_.get(), b_.get()}, std::pair{b_.get(), a_.get()}}) {
+      Group& gto = to->group(8);
+      bool answered = false;
+      for (int i = 0; i < 100 && !answered; ++i) {
+        gto.sleep([](Result<void>) {});
+        auto a = call([&](Reply r) { from->cluster.awake(from->group(8), std::move(r)); });
+        answered = a.value == 1;
+        if (!answered) {
+          gto.awake();
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      }
+      if (!answered) FAIL() << "a host never answered the other's AWAKE";
     }
     (void)known;
-    FAIL() << "host b never answered host a's AWAKE";
   }
 
   NatsServer server_;
@@ -286,6 +291,64 @@ TEST_F(ClusterGroupsTest, AHostThatInstallsAGroupLaterLearnsItsSendDelay) {
   call([&](Reply r) { b_->cluster.set_send_delay(gb, std::move(r), 0); });
   for (int i = 0; i < 500 && a_->group(7).send_delay() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(a_->group(7).send_delay(), 0u);
+}
+
+// Delayed messages are charged to the group's stream when written (their
+// copies on the held subject), on every host: the limit is the same with
+// or without a delay, a pending delayed message on one host refuses
+// another host's write, and the copies are gone once the messages are
+// published (flush) or revoked.
+TEST_F(ClusterGroupsTest, DelayedMessagesAreChargedClusterWideWhenWritten) {
+  for (Host* h : {a_.get(), b_.get()}) h->limits.max_storage_size.store(64 * 1024);
+  const unsigned d = 2;
+  std::string msg(1000, 'm');
+  auto fill = [&] {
+    int n = 0;
+    for (; n < 200; ++n) {
+      auto w = write(n % 2 ? *b_ : *a_, d, msg);
+      if (w.kind != Kind::written) {
+        EXPECT_EQ(w.value, EPERM);
+        break;
+      }
+    }
+    return n;
+  };
+  auto drain = [&] {
+    int n = 0;
+    while (read(n % 2 ? *a_ : *b_, d).size() == msg.size()) ++n;
+    return n;
+  };
+  auto set_delay = [&](Host& h, unsigned ms) {
+    return call([&](Reply r) { h.cluster.set_send_delay(h.group(d), std::move(r), ms); });
+  };
+  wait_hosts_know_each_other();
+  int immediate = fill();
+  EXPECT_GT(immediate, 50);
+  EXPECT_LT(immediate, 66);
+  EXPECT_EQ(drain(), immediate);
+
+  EXPECT_EQ(set_delay(*a_, 600000).kind, Kind::ioctl);
+  EXPECT_EQ(fill(), immediate);  // a copy is charged what its message is
+  EXPECT_EQ(read(*a_, d), "");   // all pending
+  EXPECT_EQ(set_delay(*a_, 0).value, EPERM);  // pending on both hosts
+  auto f = call([&](Reply r) { b_->cluster.flush(b_->group(d), std::move(r), true); });
+  EXPECT_EQ(f.kind, Kind::ioctl);
+  EXPECT_EQ(drain(), immediate);
+  // The copies were deleted when their messages were published.
+  EXPECT_EQ(set_delay(*a_, 0).kind, Kind::ioctl);
+  EXPECT_EQ(fill(), immediate);
+  EXPECT_EQ(drain(), immediate);
+
+  // Revoked on one host, the copies of both hosts' messages are deleted.
+  EXPECT_EQ(set_delay(*b_, 600000).kind, Kind::ioctl);  // nothing pending now
+  EXPECT_EQ(fill(), immediate);
+  auto rv = call([&](Reply r) { b_->cluster.revoke(b_->group(d), std::move(r)); });
+  EXPECT_EQ(rv.kind, Kind::ioctl);
+  EXPECT_EQ(a_->group(d).delayed(), 0u);
+  EXPECT_EQ(set_delay(*a_, 0).kind, Kind::ioctl);
+  EXPECT_EQ(fill(), immediate);
+  EXPECT_EQ(drain(), immediate);
+  EXPECT_EQ(read(*b_, d), "");
 }
 
 TEST(ClusterGroupsNoServer, RequestsFailEioWithinTheDeadline) {

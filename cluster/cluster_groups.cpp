@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "requests/log.h"
+#include "requests/master_requests.h"
 
 namespace synchmess {
 
@@ -100,7 +101,7 @@ struct ClusterGroups::State {
   bool moving = false;  // mover_mu_: the mover holds one of its messages
 };
 
-ClusterGroups::ClusterGroups(ClusterOptions options, const Limits& limits, GroupListener& pollers)
+ClusterGroups::ClusterGroups(ClusterOptions options, Limits& limits, GroupListener& pollers)
     : options_(std::move(options)), limits_(limits), pollers_(pollers), host_id_(random_host_id()) {}
 
 ClusterGroups::~ClusterGroups() { stop(); }
@@ -701,7 +702,14 @@ bool ClusterGroups::drained(unsigned d, Clock::time_point deadline) {
 
 // --- control operations: here, then broadcast to the other hosts ----------
 
-int ClusterGroups::control_here(char op, unsigned d, unsigned arg) {
+int ClusterGroups::control_here(char op, unsigned d, std::uint64_t arg) {
+  if (op == 'L') {  // d: max_message_size, arg: max_storage_size
+    if (!check_limits(d, arg)) return 0;
+    limits_.max_message_size.store(d);
+    limits_.max_storage_size.store(arg);
+    log::info("cluster: parameters set by another host: max_message_size={} max_storage_size={}", d, arg);
+    return 0;
+  }
   Group* g = registry_->find(d);
   if (g == nullptr) return 0;
   switch (op) {
@@ -712,7 +720,7 @@ int ClusterGroups::control_here(char op, unsigned d, unsigned arg) {
       return drained(d, Clock::now() + std::chrono::milliseconds(options_.timeout_ms)) ? 0 : -EIO;
     case 'P': return static_cast<int>(std::min<std::size_t>(g->delayed(), INT32_MAX));
     case 'D': {
-      auto r = g->set_send_delay(arg);
+      auto r = g->set_send_delay(static_cast<unsigned>(arg));
       if (!r) log::warn("cluster: group {}: send delay {} ms from another host not applied here: {}", d, arg, describe(r.error()));
       return r ? 0 : -EPERM;
     }
@@ -728,7 +736,7 @@ unsigned ClusterGroups::live_hosts() {
   return n;
 }
 
-long ClusterGroups::broadcast(char op, unsigned d, unsigned arg, bool gather, unsigned* answered) {
+long ClusterGroups::broadcast(char op, unsigned d, std::uint64_t arg, bool gather, unsigned* answered) {
   *answered = 0;
   if (!connected_.load()) return 0;
   std::string body = fmt::format("{} {} {} {:016x}", op, d, arg, host_id_);
@@ -770,10 +778,10 @@ void ClusterGroups::on_control(natsMsg* m) noexcept {
   if (stopping_.load() || registry_ == nullptr) return;
   std::string_view body(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
   char op = 0;
-  unsigned d = 0, arg = 0;
-  std::uint64_t from = 0;
-  if (std::sscanf(std::string(body).c_str(), "%c %u %u %lx", &op, &d, &arg, &from) != 4) return;
-  if (from == host_id_ || !registry_->accepts(d)) return;
+  unsigned d = 0;
+  unsigned long arg = 0, from = 0;
+  if (std::sscanf(std::string(body).c_str(), "%c %u %lu %lx", &op, &d, &arg, &from) != 4) return;
+  if (from == host_id_ || (op != 'L' && !registry_->accepts(d))) return;
   const char* reply_to = natsMsg_GetReply(m);
   std::string reply = reply_to != nullptr ? reply_to : "";
   // Flush waits for the mover: run it off the delivery thread.
@@ -788,6 +796,54 @@ void ClusterGroups::on_control(natsMsg* m) noexcept {
     pool_->post({.run = [work](unsigned) mutable { work(); }, .cancel = {}});
   else
     work();
+}
+
+void ClusterGroups::set_params(Reply reply, std::size_t max_message_size, std::size_t max_storage_size) {
+  limits_.max_message_size.store(max_message_size);
+  limits_.max_storage_size.store(max_storage_size);
+  log::info("parameters set: max_message_size={} max_storage_size={}", max_message_size, max_storage_size);
+  post(std::move(reply), [this, max_message_size, max_storage_size](unsigned, Reply& r) {
+    unsigned answered = 0;
+    broadcast('L', static_cast<unsigned>(max_message_size), max_storage_size, true, &answered);
+    if (!resize_streams(max_storage_size)) return r.fail(Errc::cluster_unavailable);
+    r.ioctl(0);
+  });
+}
+
+// Grows every group's stream that exists (installed on any host), not only
+// those bound here.  Never shrinks one: JetStream drops the oldest messages
+// of a stream that holds more than its new max_bytes, and a write can
+// always race the resize; a smaller limit is for streams created later.
+bool ClusterGroups::resize_streams(std::size_t max_storage_size) {
+  if (!connected_.load()) return false;
+  bool ok = true;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = options_.timeout_ms;
+  for (unsigned d = 1; d <= max_groups_ && !stopping_.load(); ++d) {
+    std::string name = fmt::format("{}_g{}", options_.prefix, d);
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    jsStreamInfo* si = nullptr;
+    natsStatus st = js_GetStreamInfo(&si, js_, name.c_str(), &jo, &jerr);
+    if (st != NATS_OK) {
+      if (jerr != JSStreamNotFoundErr) {
+        log::limited_warn("cluster: stream {} not resized: {}", name, status_text(st));
+        ok = false;
+      }
+      continue;
+    }
+    if (si->Config->MaxBytes < static_cast<int64_t>(max_storage_size)) {
+      si->Config->MaxBytes = static_cast<int64_t>(max_storage_size);
+      st = js_UpdateStream(nullptr, js_, si->Config, &jo, &jerr);
+      if (st != NATS_OK) {
+        log::limited_warn("cluster: stream {} not resized: {} (JetStream error {})", name, status_text(st),
+                          static_cast<int>(jerr));
+        ok = false;
+      }
+    }
+    jsStreamInfo_Destroy(si);
+  }
+  return ok;
 }
 
 void ClusterGroups::awake(Group& g, Reply reply) {

@@ -58,7 +58,8 @@ namespace synchmess {
 class ClusterGroups final : public GroupBackend, public GroupListener {
  public:
   // `pollers` is told when a group gets a message (GroupRequests).
-  ClusterGroups(ClusterOptions options, const Limits& limits, GroupListener& pollers);
+  // `limits` are this host's; IOCTL_SET_PARAMS on any host changes them.
+  ClusterGroups(ClusterOptions options, Limits& limits, GroupListener& pollers);
   ~ClusterGroups();
   ClusterGroups(const ClusterGroups&) = delete;
   ClusterGroups& operator=(const ClusterGroups&) = delete;
@@ -79,6 +80,10 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   void revoke(Group& g, Reply reply) override;
   void awake(Group& g, Reply reply) override;
   bool readable(Group& g) noexcept override;
+  // Sets them here, broadcasts them (the other hosts set them too) and
+  // grows every group's stream that is smaller (max_bytes; never shrinks
+  // one: docs/abi.md); EIO if a stream could not be grown.
+  void set_params(Reply reply, std::size_t max_message_size, std::size_t max_storage_size) override;
 
   // GroupListener of the registry: a delayed message became readable in
   // the local core group; the mover publishes it.
@@ -114,10 +119,11 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   void read_job(Group& g, Reply& reply, std::size_t size, unsigned thread);
   bool confirmed_empty(State& s, Clock::time_point deadline);
   // Local part of a control operation; returns the count (AWAKE) or errno.
-  int control_here(char op, unsigned d, unsigned arg);
+  int control_here(char op, unsigned d, std::uint64_t arg);
+  bool resize_streams(std::size_t max_storage_size);
   // Broadcast op to the other hosts; sums their integer answers when
   // `gather`.  Returns the number of answers in *answered.
-  long broadcast(char op, unsigned d, unsigned arg, bool gather, unsigned* answered);
+  long broadcast(char op, unsigned d, std::uint64_t arg, bool gather, unsigned* answered);
   unsigned live_hosts();
   // Mover: publishes matured delayed messages of the local core groups.
   void mover_loop();
@@ -125,7 +131,7 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   void heartbeat_loop();
 
   const ClusterOptions options_;
-  const Limits& limits_;
+  Limits& limits_;
   GroupListener& pollers_;
   Registry* registry_ = nullptr;
   const std::uint64_t host_id_;

@@ -351,6 +351,38 @@ TEST_F(ClusterGroupsTest, DelayedMessagesAreChargedClusterWideWhenWritten) {
   EXPECT_EQ(read(*b_, d), "");
 }
 
+// IOCTL_SET_PARAMS on one host: every host's limits; a larger storage
+// limit grows the streams of groups created before (also of a group the
+// host never installed), a smaller one is for streams created afterwards
+// (never drops a message).
+TEST_F(ClusterGroupsTest, SetParamsReachesEveryHostAndGrowsExistingStreams) {
+  wait_hosts_know_each_other();
+  const unsigned old_group = 5, new_group = 6;
+  std::string msg(1000, 'p');
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(write(*a_, old_group, msg).kind, Kind::written);
+  auto set = call([&](Reply r) { b_->cluster.set_params(std::move(r), 2000, 4096); });
+  EXPECT_EQ(set.kind, Kind::ioctl);
+  EXPECT_EQ(a_->limits.max_message_size.load(), 2000u);
+  EXPECT_EQ(a_->limits.max_storage_size.load(), 4096u);
+  EXPECT_EQ(write(*a_, old_group, "x").kind, Kind::written);  // not shrunk: nothing dropped
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(read(i % 2 ? *a_ : *b_, old_group).size(), msg.size());
+  EXPECT_EQ(read(*a_, old_group), "x");
+  std::string big(1500, 'b');
+  auto fill = [&](unsigned d) {  // on b only
+    int n = 0;
+    while (n < 100 && write(*b_, d, big).kind == Kind::written) ++n;
+    return n;
+  };
+  EXPECT_EQ(fill(new_group), 2);  // created with 4096 bytes: two of 1500 (JetStream's count)
+  set = call([&](Reply r) { a_->cluster.set_params(std::move(r), 1024 * 2, 1 << 20); });
+  EXPECT_EQ(set.kind, Kind::ioctl);
+  EXPECT_EQ(b_->limits.max_storage_size.load(), 1u << 20);
+  EXPECT_EQ(a_->registry.find(new_group), nullptr);
+  EXPECT_EQ(fill(new_group), 100);  // grown by a, which never installed it
+  set = call([&](Reply r) { a_->cluster.set_params(std::move(r), 1024, 1 << 20); });
+  EXPECT_EQ(b_->limits.max_message_size.load(), 1024u);
+}
+
 TEST(ClusterGroupsNoServer, RequestsFailEioWithinTheDeadline) {
   boost::asio::io_context io;
   Limits limits;

@@ -28,7 +28,7 @@ constexpr std::chrono::seconds master_creation_timeout{10};
 class CuseTransport final : public Transport {
  public:
   explicit CuseTransport(TransportContext ctx)
-      : ctx_(std::move(ctx)), master_(ctx_.registry, ctx_.limits, *this), host_{ctx_.registry, ctx_.groups} {}
+      : ctx_(std::move(ctx)), master_(ctx_.registry, ctx_.limits, *this, &ctx_.groups), host_{ctx_.registry, ctx_.groups} {}
   ~CuseTransport() override { finish_stop(); }
 
   Result<void> start(std::string& error) override;

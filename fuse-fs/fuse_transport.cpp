@@ -57,7 +57,7 @@ Errc remote_write_error(int err) noexcept {
 class FuseTransport final : public Transport {
  public:
   explicit FuseTransport(TransportContext ctx)
-      : ctx_(std::move(ctx)), master_(ctx_.registry, ctx_.limits, *this), writer_(ctx_.io) {}
+      : ctx_(std::move(ctx)), master_(ctx_.registry, ctx_.limits, *this, &ctx_.groups), writer_(ctx_.io) {}
   ~FuseTransport() override { finish_stop(); }
 
   Result<void> start(std::string& error) override;

@@ -34,6 +34,9 @@ class GroupBackend {
   virtual void revoke(Group& g, Reply reply) = 0;
   virtual void awake(Group& g, Reply reply) = 0;
   virtual bool readable(Group& g) noexcept = 0;
+  // IOCTL_SET_PARAMS with checked values (master_requests.h): applies them
+  // (the Limits, and whatever the backend keeps of them) and answers.
+  virtual void set_params(Reply reply, std::size_t max_message_size, std::size_t max_storage_size) = 0;
 
  protected:
   ~GroupBackend() = default;

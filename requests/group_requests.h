@@ -86,6 +86,7 @@ class GroupRequests final : public GroupListener {
   // Before any request: the group operations named above go to `backend`
   // (which outlives this object's requests).  nullptr: the local core.
   void set_backend(GroupBackend* backend) noexcept { backend_ = backend; }
+  GroupBackend* backend() const noexcept { return backend_; }
 
   void on_readable(Group& g) noexcept override;
   // Drops every registered poll handle (pollers get no further wake-ups).

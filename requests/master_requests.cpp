@@ -72,6 +72,8 @@ void MasterRequests::ioctl(Reply reply, IoctlSpec spec, std::span<const std::byt
         reply.fail(ok.error());
         return;
       }
+      if (groups_ != nullptr && groups_->backend() != nullptr)
+        return groups_->backend()->set_params(std::move(reply), msg, store);
       limits_.max_message_size.store(msg);
       limits_.max_storage_size.store(store);
       log::info("parameters set: max_message_size={} max_storage_size={}", msg, store);

@@ -7,7 +7,9 @@
 //    (created if new) and its device exists before `finish` runs with the
 //    path; the transport then writes the path back and replies.
 //  - get_params / set_params: the extension ioctls; set is for root only
-//    (EPERM), zero fields are kept, and values out of range fail EINVAL.
+//    (EPERM), zero fields are kept, and values out of range fail EINVAL;
+//    with a group backend (`groups` given and its backend set) the backend
+//    applies them and answers.
 //  - get_stats / get_group_stats: the statistics (stats_requests.h); any
 //    caller; uptime counts from this object's construction.
 //  - any other ioctl: EPERM.
@@ -22,6 +24,7 @@
 #include "core/ioctl_codec.h"
 #include "core/registry.h"
 #include "core/size_limits.h"
+#include "requests/group_requests.h"
 #include "requests/reply.h"
 #include "requests/transport.h"
 
@@ -31,8 +34,8 @@ class MasterRequests {
  public:
   using Finish = std::move_only_function<void(Reply, std::string path)>;
 
-  MasterRequests(Registry& registry, Limits& limits, Transport& transport)
-      : registry_(registry), limits_(limits), transport_(transport) {}
+  MasterRequests(Registry& registry, Limits& limits, Transport& transport, GroupRequests* groups = nullptr)
+      : registry_(registry), limits_(limits), transport_(transport), groups_(groups) {}
 
   void open(Reply reply, fuse_file_info& fi);
   void install(Reply reply, unsigned descriptor, Finish finish);
@@ -43,6 +46,7 @@ class MasterRequests {
   Registry& registry_;
   Limits& limits_;
   Transport& transport_;
+  GroupRequests* const groups_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -752,7 +752,10 @@ long ClusterGroups::broadcast(char op, unsigned d, std::uint64_t arg, bool gathe
   long sum = 0;
   if (natsInbox_Create(&inbox) == NATS_OK && natsConnection_SubscribeSync(&sub, nc_, inbox) == NATS_OK &&
       natsConnection_PublishRequest(nc_, subject.c_str(), inbox, body.data(), static_cast<int>(body.size())) == NATS_OK) {
-    auto deadline = Clock::now() + std::chrono::milliseconds(options_.gather_ms);
+    // A host answers FLUSH once its flushed messages are stored, or after
+    // its own timeout_ms: wait for that.
+    auto deadline = Clock::now() + std::chrono::milliseconds(options_.gather_ms) +
+                    (op == 'F' ? std::chrono::milliseconds(options_.timeout_ms) : std::chrono::milliseconds(0));
     while (*answered < expected) {
       long left = remaining_ms(deadline);
       if (left == 0) break;

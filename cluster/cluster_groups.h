@@ -2,22 +2,29 @@
 // cluster (synchmessd --cluster=nats://...); docs/abi.md "Cluster groups".
 //
 // Contract (the GroupBackend of group_backend.h; errors in docs/abi.md):
-//  - Group d is the stream PREFIX_g<d> (subject PREFIX.msg.<d>, work-queue
+//  - Group d is the stream PREFIX_g<d> (subjects PREFIX.msg.<d> and, for
+//    the copies of delayed messages, PREFIX.dly.<d>; work-queue
 //    retention, file storage, max_bytes = max_storage_size with
 //    discard-new, max_msg_size, `replicas` copies) read through one shared
 //    durable pull consumer "readers": whichever host installs or opens d
 //    first creates them, the others bind to them.
 //  - write: publish, and answer only after JetStream's ack (the message is
 //    stored on a majority of the replicas); retried with the same message id
-//    (deduplicated) until the deadline.  With a send delay the message waits
-//    on this host (core Group, storage reserved locally) and is published
-//    when due, by one mover thread, in order.
+//    (deduplicated) until the deadline.  With a send delay a copy is
+//    published to PREFIX.dly.<d> first (charged to the stream: EPERM when
+//    full), the message waits on this host (core Group) and is published
+//    when due, by one mover thread, in order; then its copy is deleted.
+//  - open: binds the group (first open on this host), learns its send delay
+//    (KV bucket PREFIX_delays) and whether it is empty, then answers.
 //  - read: fetch one message without waiting, acknowledge it synchronously,
 //    then answer with its bytes; 0 when no message is available anywhere.
-//  - AWAKE, SET_SEND_DELAY, REVOKE, FLUSH: done here and broadcast on core
-//    NATS (PREFIX.ctl) to the other hosts; AWAKE and FLUSH gather their
-//    answers until every host seen alive (PREFIX.hosts heartbeats) answered
-//    or `gather_ms` passed, and AWAKE returns the sum.
+//  - AWAKE, SET_SEND_DELAY, REVOKE, FLUSH, SET_PARAMS: done here and
+//    broadcast on core NATS (PREFIX.ctl) to the other hosts, gathering
+//    their answers until every host seen alive (PREFIX.hosts heartbeats)
+//    answered or `gather_ms` passed (FLUSH: plus timeout_ms); AWAKE returns
+//    the sum.  SET_SEND_DELAY asks first whether delayed messages are
+//    pending anywhere (EPERM) and keeps the delay in the bucket; REVOKE
+//    purges the copies; SET_PARAMS grows existing streams (never shrinks).
 //  - poll: every host subscribes to PREFIX.msg.*, so a message published
 //    anywhere wakes its pollers.
 //  - The cluster lost: requests fail with Errc::cluster_unavailable (EIO)

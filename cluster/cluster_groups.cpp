@@ -409,8 +409,9 @@ void ClusterGroups::post(Reply reply, std::move_only_function<void(unsigned, Rep
 // this host learns its send delay (learn_delay) and whether it is empty
 // (poll), so that the opener's first request sees them.  The open succeeds
 // even when the cluster is away: its requests then fail EIO.
-// Every open also looks whether the group is empty now: another host's
-// reader may have taken the messages this host was told about.
+// Every open also looks whether the group is empty now (another host's
+// reader may have taken the messages this host was told about) and reads
+// the delay again (a broadcast missed while disconnected).
 void ClusterGroups::open(Group& g, Reply reply, const fuse_file_info& fi) {
   State* s = state(g.descriptor());
   unsigned d = g.descriptor();
@@ -420,9 +421,11 @@ void ClusterGroups::open(Group& g, Reply reply, const fuse_file_info& fi) {
       std::lock_guard lock(s->mu);
       was_bound = s->bound;
     }
-    if (bind(*s, d) && was_bound && s->maybe_readable.load()) {
+    if (bind(*s, d) && was_bound) {
+      learn_delay(d);
       std::uint64_t seen = s->arrivals.load();
-      if (confirmed_empty(*s, Clock::now() + std::chrono::milliseconds(options_.timeout_ms))) {
+      if (s->maybe_readable.load() &&
+          confirmed_empty(*s, Clock::now() + std::chrono::milliseconds(options_.timeout_ms))) {
         std::uint64_t expected = seen;
         if (s->arrivals.compare_exchange_strong(expected, seen)) s->maybe_readable.store(false);
       }

@@ -15,7 +15,8 @@
 //    full), the message waits on this host (core Group) and is published
 //    when due, by one mover thread, in order; then its copy is deleted.
 //  - open: binds the group (first open on this host), learns its send delay
-//    (KV bucket PREFIX_delays) and whether it is empty, then answers.
+//    (KV bucket PREFIX_delays) and whether it is empty, then answers; every
+//    open does the last two again.
 //  - read: fetch one message without waiting, acknowledge it synchronously,
 //    then answer with its bytes; 0 when no message is available anywhere.
 //  - AWAKE, SET_SEND_DELAY, REVOKE, FLUSH, SET_PARAMS: done here and

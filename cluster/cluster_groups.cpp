@@ -862,10 +862,11 @@ void ClusterGroups::awake(Group& g, Reply reply) {
 }
 
 // The revoked messages' copies are forgotten by their hosts, then deleted
-// at once by this one: every copy on the held subject stored before the
-// other hosts answered (also those of hosts that died with delayed
-// messages; a delayed message that matured and is not moved yet loses its
-// copy early, harmlessly).
+// at once by this one: every copy on the held subject when the purge runs
+// (also those of hosts that died with delayed messages; a delayed message
+// that matured and is not moved yet loses its copy early, and so does a
+// delayed write racing the revoke: that message is then not charged until
+// it is published).
 void ClusterGroups::revoke_here(Group& g) {
   State& s = *state(g.descriptor());
   std::lock_guard lock(s.held_mu);

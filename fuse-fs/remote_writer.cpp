@@ -3,7 +3,9 @@
 #include <sys/prctl.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
+#include <linux/fuse.h>  // fuse_out_header, fuse_ioctl_out (uapi): the helper answers without libfuse
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -29,13 +31,37 @@ struct Request {
   std::int32_t tid;
   std::uint32_t size;
   std::uint64_t address;
+  std::uint64_t reply_unique;  // 0: the daemon answers the FUSE request
+  std::uint32_t reply_size;    // <= sizeof reply_out
+  std::uint32_t unused;
+  std::byte reply_out[8];
   std::byte bytes[max_remote_write];
 };
 constexpr std::size_t request_header = offsetof(Request, bytes);
+// The helper's fd for answering FUSE requests, when its argv[3] says so.
+constexpr int helper_reply_fd = 4;
+constexpr const char* helper_reply_flag = "--reply-fd=4";
+
+// Sends the answer of a FUSE ioctl request (result 0 and the out bytes), as
+// fuse_reply_ioctl does.  True when the kernel took it, or no longer waits
+// for it (ENOENT: the request was interrupted or aborted): either way
+// nobody else may answer it.
+bool reply_ioctl(std::uint64_t unique, const std::byte* out, std::uint32_t out_size) {
+  fuse_ioctl_out arg{};
+  fuse_out_header header{};
+  header.unique = unique;
+  header.len = static_cast<std::uint32_t>(sizeof header + sizeof arg + out_size);
+  iovec iov[] = {{&header, sizeof header}, {&arg, sizeof arg}, {const_cast<std::byte*>(out), out_size}};
+  ssize_t n;
+  do n = ::writev(helper_reply_fd, iov, out_size ? 3 : 2);
+  while (n < 0 && errno == EINTR);
+  return n == static_cast<ssize_t>(header.len) || (n < 0 && errno == ENOENT);
+}
 
 }  // namespace
 
-// The helper, after exec: fd 3 is its socket; it holds nothing else.
+// The helper, after exec: fd 3 is its socket, fd 4 (with --reply-fd=4) the
+// FUSE session's fd; it holds nothing else.
 int run_remote_write_helper(int argc, char** argv) noexcept {
   for (int sig = 1; sig < NSIG; ++sig) {
     struct sigaction sa{};
@@ -44,10 +70,11 @@ int run_remote_write_helper(int argc, char** argv) noexcept {
     (void)::sigaction(sig, &sa, nullptr);
   }
   pid_t parent = argc > 2 ? static_cast<pid_t>(std::atol(argv[2])) : 0;
+  const bool can_reply = argc > 3 && std::strcmp(argv[3], helper_reply_flag) == 0;
   (void)::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (parent <= 0 || ::getppid() != parent) return 0;
   (void)::prctl(PR_SET_NAME, "synchmess-rw");
-  (void)::close_range(4, ~0U, 0);
+  (void)::close_range(can_reply ? helper_reply_fd + 1 : helper_reply_fd, ~0U, 0);
   for (;;) {
     Request req;
     ssize_t n = ::recv(3, &req, sizeof req, 0);
@@ -55,8 +82,10 @@ int run_remote_write_helper(int argc, char** argv) noexcept {
     if (n <= 0) return 0;
     RemoteWriteAnswer answer{req.generation, EINVAL, 0};
     if (static_cast<std::size_t>(n) >= request_header && req.size <= max_remote_write &&
-        static_cast<std::size_t>(n) == request_header + req.size)
+        static_cast<std::size_t>(n) == request_header + req.size && req.reply_size <= sizeof req.reply_out)
       answer.err = write_remote(req.tid, req.address, std::span(req.bytes, req.size));
+    if (answer.err == 0 && can_reply && req.reply_unique != 0)
+      answer.replied = reply_ioctl(req.reply_unique, req.reply_out, req.reply_size) ? 1 : 0;
     (void)::send(3, &answer, sizeof answer, MSG_NOSIGNAL);
   }
 }
@@ -66,8 +95,13 @@ RemoteWriter::RemoteWriter(boost::asio::io_context& io, RemoteWriterOptions opti
 
 RemoteWriter::~RemoteWriter() { stop(); }
 
+void RemoteWriter::set_reply_fd(int fd) noexcept {
+  std::lock_guard lock(mu_);
+  reply_fd_ = fd;
+}
+
 void RemoteWriter::write(pid_t tid, uid_t uid, std::uintptr_t address, std::vector<std::byte> bytes,
-                         Done done) {
+                         Done done, std::optional<DirectReply> reply) {
   std::lock_guard lock(mu_);
   reap();
   std::size_t stuck = 0;
@@ -88,10 +122,11 @@ void RemoteWriter::write(pid_t tid, uid_t uid, std::uintptr_t address, std::vect
     refused_uids_.erase(uid);
   }
   if (refuse != 0) {
-    boost::asio::post(io_, [d = std::move(done), refuse]() mutable { d(refuse); });
+    boost::asio::post(io_, [d = std::move(done), refuse]() mutable { d(refuse, false); });
     return;
   }
-  jobs_.push_back({tid, uid, address, std::move(bytes), std::move(done)});
+  if (reply_fd_ < 0 || (reply && reply->out_size > reply->out.size())) reply.reset();
+  jobs_.push_back({tid, uid, address, std::move(bytes), std::move(done), reply});
   if (!busy_) start_next();
 }
 
@@ -115,6 +150,10 @@ void RemoteWriter::start_next() {
     req.tid = job.tid;
     req.size = static_cast<std::uint32_t>(job.bytes.size());
     req.address = job.address;
+    req.reply_unique = job.reply ? job.reply->unique : 0;
+    req.reply_size = job.reply ? job.reply->out_size : 0;
+    req.unused = 0;
+    if (job.reply) std::memcpy(req.reply_out, job.reply->out.data(), job.reply->out.size());
     std::memcpy(req.bytes, job.bytes.data(), job.bytes.size());
     ssize_t n = ::send(socket_.native_handle(), &req, request_header + req.size, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n != static_cast<ssize_t>(request_header + req.size)) {
@@ -151,13 +190,16 @@ bool RemoteWriter::spawn() {
   }
   std::string parent = std::to_string(::getpid());
   std::vector<char*> argv;
+  std::string reply_flag = helper_reply_flag;
   for (const auto& a : options_.helper_argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(parent.data());
+  if (reply_fd_ >= 0) argv.push_back(reply_flag.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, sv[1], 3);
+  if (reply_fd_ >= 0) posix_spawn_file_actions_adddup2(&actions, reply_fd_, helper_reply_fd);
   posix_spawnattr_init(&attr);
   sigset_t none, all;
   sigemptyset(&none);
@@ -201,10 +243,10 @@ void RemoteWriter::abandon_helper(uid_t uid) {
   reap();
 }
 
-void RemoteWriter::finish_front(int err) {
+void RemoteWriter::finish_front(int err, bool replied) {
   Job job = std::move(jobs_.front());
   jobs_.pop_front();
-  boost::asio::post(io_, [d = std::move(job.done), err]() mutable { d(err); });
+  boost::asio::post(io_, [d = std::move(job.done), err, replied]() mutable { d(err, replied); });
 }
 
 void RemoteWriter::on_reply(std::uint64_t generation, const boost::system::error_code& ec, std::size_t n) {
@@ -217,7 +259,7 @@ void RemoteWriter::on_reply(std::uint64_t generation, const boost::system::error
     abandon_helper(jobs_.front().uid);
     finish_front(EFAULT);
   } else {
-    finish_front(answer_.err);
+    finish_front(answer_.err, answer_.err == 0 && answer_.replied != 0 && jobs_.front().reply.has_value());
   }
   start_next();
 }
@@ -246,7 +288,7 @@ void RemoteWriter::on_deadline(std::uint64_t generation, const boost::system::er
       ++it;
       continue;
     }
-    boost::asio::post(io_, [d = std::move(it->done)]() mutable { d(EAGAIN); });
+    boost::asio::post(io_, [d = std::move(it->done)]() mutable { d(EAGAIN, false); });
     it = jobs_.erase(it);
   }
   start_next();
@@ -282,7 +324,7 @@ void RemoteWriter::stop() {
     busy_ = false;
     reap();
   }
-  for (auto& job : jobs) job.done(ESHUTDOWN);
+  for (auto& job : jobs) job.done(ESHUTDOWN, false);
 }
 
 }  // namespace synchmess

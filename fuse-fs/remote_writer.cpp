@@ -127,7 +127,7 @@ void RemoteWriter::write(pid_t tid, uid_t uid, std::uintptr_t address, std::vect
   }
   if (reply_fd_ < 0 || (reply && reply->out_size > reply->out.size())) reply.reset();
   jobs_.push_back({tid, uid, address, std::move(bytes), std::move(done), reply});
-  if (!busy_) start_next();
+  start_next();
 }
 
 bool RemoteWriter::is_helper(pid_t pid) noexcept {
@@ -138,15 +138,18 @@ bool RemoteWriter::is_helper(pid_t pid) noexcept {
   return std::any_of(abandoned_.begin(), abandoned_.end(), [pid](const Abandoned& a) { return a.pid == pid; });
 }
 
+// Sends the queued jobs the helper does not have yet, up to max_in_flight:
+// it works through them in order and answers each, so a job never waits
+// for the daemon's loop to hear of the one before it.
 void RemoteWriter::start_next() {
-  while (!jobs_.empty() && !stopped_) {
+  while (sent_ < jobs_.size() && sent_ < max_in_flight && !stopped_) {
     if (helper_pid_.load() == 0 && !spawn()) {
-      finish_front(EAGAIN);
+      finish_front(EAGAIN);  // nothing is in flight without a helper
       continue;
     }
-    Job& job = jobs_.front();
+    Job& job = jobs_[sent_];
     Request req;
-    req.generation = ++generation_;
+    job.generation = req.generation = ++generation_;
     req.tid = job.tid;
     req.size = static_cast<std::uint32_t>(job.bytes.size());
     req.address = job.address;
@@ -157,20 +160,38 @@ void RemoteWriter::start_next() {
     std::memcpy(req.bytes, job.bytes.data(), job.bytes.size());
     ssize_t n = ::send(socket_.native_handle(), &req, request_header + req.size, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n != static_cast<ssize_t>(request_header + req.size)) {
-      abandon_helper(job.uid);  // it died; the next turn starts another
+      helper_died(job.uid);  // the next turn starts another
       continue;
     }
-    busy_ = true;
-    std::uint64_t generation = generation_;
-    deadline_.expires_after(options_.deadline);
-    deadline_.async_wait([this, generation](const boost::system::error_code& ec) { on_deadline(generation, ec); });
-    socket_.async_read_some(boost::asio::buffer(&answer_, sizeof answer_),
-                            [this, generation](const boost::system::error_code& ec, std::size_t got) {
-                              on_reply(generation, ec, got);
-                            });
-    return;
+    if (sent_++ == 0) arm_deadline();
   }
-  busy_ = false;
+  if (sent_ > 0 && !reading_) {
+    reading_ = true;
+    std::uint64_t epoch = epoch_;
+    socket_.async_read_some(boost::asio::buffer(&answer_, sizeof answer_),
+                            [this, epoch](const boost::system::error_code& ec, std::size_t got) {
+                              on_reply(epoch, ec, got);
+                            });
+  }
+}
+
+// The front job's deadline, from now: it is the one the helper works on.
+void RemoteWriter::arm_deadline() {
+  std::uint64_t generation = jobs_.front().generation;
+  deadline_.expires_after(options_.deadline);
+  deadline_.async_wait([this, generation](const boost::system::error_code& ec) { on_deadline(generation, ec); });
+}
+
+// The helper is gone (died, or could not take a job): the front job, if the
+// helper had it, fails EFAULT (it may have been written in part); the
+// others it had go to the next helper (a write repeated is the same bytes
+// at the same address, and a repeated answer to the kernel finds the
+// request gone).
+void RemoteWriter::helper_died(uid_t uid) {
+  bool had_front = sent_ > 0;
+  abandon_helper(had_front ? jobs_.front().uid : uid);
+  if (had_front) finish_front(EFAULT);
+  sent_ = 0;
 }
 
 // posix_spawn (vfork-like: no copy of the daemon's memory, which a
@@ -239,6 +260,8 @@ void RemoteWriter::abandon_helper(uid_t uid) {
   }
   boost::system::error_code ec;
   if (socket_.is_open()) socket_.close(ec);  // cancels the read
+  ++epoch_;
+  reading_ = false;
   deadline_.cancel();
   reap();
 }
@@ -246,28 +269,31 @@ void RemoteWriter::abandon_helper(uid_t uid) {
 void RemoteWriter::finish_front(int err, bool replied) {
   Job job = std::move(jobs_.front());
   jobs_.pop_front();
+  if (sent_ > 0) --sent_;
   boost::asio::post(io_, [d = std::move(job.done), err, replied]() mutable { d(err, replied); });
 }
 
-void RemoteWriter::on_reply(std::uint64_t generation, const boost::system::error_code& ec, std::size_t n) {
+void RemoteWriter::on_reply(std::uint64_t epoch, const boost::system::error_code& ec, std::size_t n) {
   std::lock_guard lock(mu_);
-  if (generation != generation_ || !busy_ || stopped_) return;  // superseded
-  deadline_.cancel();
-  busy_ = false;
-  if (ec || n != sizeof answer_ || answer_.generation != generation) {
-    log::limited_warn("the remote-write helper died ({})", ec ? ec.message() : "short answer");
-    abandon_helper(jobs_.front().uid);
-    finish_front(EFAULT);
+  if (epoch != epoch_ || stopped_) return;  // a helper since abandoned
+  reading_ = false;
+  if (ec || n != sizeof answer_ || sent_ == 0 || answer_.generation != jobs_.front().generation) {
+    log::limited_warn("the remote-write helper died ({})", ec ? ec.message() : "unexpected answer");
+    helper_died(0);
   } else {
     finish_front(answer_.err, answer_.err == 0 && answer_.replied != 0 && jobs_.front().reply.has_value());
+    if (sent_ > 0)
+      arm_deadline();
+    else
+      deadline_.cancel();
   }
   start_next();
 }
 
 void RemoteWriter::on_deadline(std::uint64_t generation, const boost::system::error_code& ec) {
-  if (ec) return;  // cancelled: the answer came
+  if (ec) return;  // cancelled or re-armed
   std::lock_guard lock(mu_);
-  if (generation != generation_ || !busy_ || stopped_) return;
+  if (stopped_ || sent_ == 0 || jobs_.front().generation != generation) return;
   // The answer may have arrived just now: on_reply will take it.
   RemoteWriteAnswer early{};
   if (::recv(socket_.native_handle(), &early, sizeof early, MSG_PEEK | MSG_DONTWAIT) ==
@@ -276,11 +302,9 @@ void RemoteWriter::on_deadline(std::uint64_t generation, const boost::system::er
     return;
   log::limited_warn("a write into process {} did not finish within {} ms: helper killed, install fails EFAULT",
                     jobs_.front().tid, options_.deadline.count());
-  busy_ = false;
   uid_t uid = jobs_.front().uid;
   missed_at_[uid] = std::chrono::steady_clock::now();
-  abandon_helper(uid);
-  finish_front(EFAULT);
+  helper_died(uid);
   // The uid's other queued writes fail now rather than cost others a
   // deadline each.
   for (auto it = jobs_.begin(); it != jobs_.end();) {
@@ -321,7 +345,7 @@ void RemoteWriter::stop() {
     if (socket_.is_open()) socket_.close(ec);
     deadline_.cancel();
     jobs.swap(jobs_);
-    busy_ = false;
+    sent_ = 0;
     reap();
   }
   for (auto& job : jobs) job.done(ESHUTDOWN, false);

@@ -16,7 +16,10 @@
 //  - write(tid, uid, address, bytes, done, reply): write_remote() (all or
 //    nothing) run by the helper; done(0 or a positive errno, replied) runs
 //    exactly once, on an io_context thread, never inside write().  Writes
-//    run one at a time, in order.  With a DirectReply and a reply fd, the
+//    run one at a time, in order, in the helper, which holds up to 16 of
+//    them at once (so a write never waits for the daemon's loop to hear of
+//    the one before it); the deadline counts from when the helper starts
+//    on a write.  With a DirectReply and a reply fd, the
 //    helper answers that FUSE ioctl request itself right after a successful
 //    write (the caller is running again before the daemon hears of it: one
 //    process wake-up fewer); replied is then true and the caller must only
@@ -123,22 +126,29 @@ class RemoteWriter {
     std::vector<std::byte> bytes;
     Done done;
     std::optional<DirectReply> reply;
+    std::uint64_t generation = 0;  // once sent to a helper
   };
   void start_next();                 // needs mu_
+  void arm_deadline();               // needs mu_, a job in flight
+  void helper_died(uid_t uid);       // needs mu_
   bool spawn();                      // needs mu_
   void abandon_helper(uid_t uid);    // needs mu_
   void finish_front(int err, bool replied = false);  // needs mu_
-  void on_reply(std::uint64_t generation, const boost::system::error_code& ec, std::size_t n);
+  void on_reply(std::uint64_t epoch, const boost::system::error_code& ec, std::size_t n);
   void on_deadline(std::uint64_t generation, const boost::system::error_code& ec);
   void reap() noexcept;              // needs mu_
 
   boost::asio::io_context& io_;
   const RemoteWriterOptions options_;
   std::mutex mu_;
-  std::deque<Job> jobs_;  // front: the one the helper has, when busy_
-  bool busy_ = false;
+  // Jobs the helper has at once: their requests fit its socket's buffer.
+  static constexpr std::size_t max_in_flight = 16;
+  std::deque<Job> jobs_;  // the first sent_ are the helper's, in order
+  std::size_t sent_ = 0;
+  bool reading_ = false;  // an answer is being waited for
+  std::uint64_t epoch_ = 0;  // helpers abandoned: older answers are ignored
   bool stopped_ = false;
-  std::uint64_t generation_ = 0;  // of the request in flight
+  std::uint64_t generation_ = 0;  // of the last request sent
   int reply_fd_ = -1;
   std::atomic<pid_t> helper_pid_{0};
   boost::asio::posix::stream_descriptor socket_;

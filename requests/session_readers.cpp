@@ -1,7 +1,6 @@
 #include "requests/session_readers.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <linux/fuse.h>  // struct fuse_in_header (uapi): libfuse does not install its copy
 #include <linux/futex.h>
 #include <pthread.h>
@@ -12,7 +11,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <ctime>
 
 #include "requests/log.h"
 
@@ -31,9 +29,8 @@ extern "C" void on_wake_signal(int) {}
 
 // A bare futex: std::atomic::wait (libstdc++ 12) spins and yields before
 // sleeping, which costs a parked reader CPU that the busy ones need.
-void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t seen, std::chrono::microseconds timeout) noexcept {
-  timespec ts{static_cast<time_t>(timeout.count() / 1000000), static_cast<long>(timeout.count() % 1000000 * 1000)};
-  (void)::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen, &ts, nullptr, 0);
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t seen) noexcept {
+  (void)::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
 }
 void futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept {
   (void)::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
@@ -78,7 +75,7 @@ bool SessionReaders::start() {
     return false;
   }
   std::lock_guard lock(mu_);
-  for (unsigned i = 0; i < std::min(2u, max_threads_); ++i)  // one reads, one watches
+  for (unsigned i = 0; i < std::min(park_above, max_threads_); ++i)
     if (!spawn()) break;  // serve with the readers that started
   return !readers_.empty();
 }
@@ -97,19 +94,10 @@ bool SessionReaders::spawn() {
   return true;
 }
 
-// Called by a reader that just left nobody in read().  With no parked
-// reader to watch, one is started (while the pool may grow), so a request
-// never waits long for a busy or preempted reader; with parked ones, one
-// is woken only when requests queue up: `backlog` (the read returned at
-// once, so the request had waited for a reader) and another request waits
-// now (poll; only then, so a reader preempted by the client it answered
-// costs no system call).  Under light load the same reader keeps serving.
-void SessionReaders::add_reader(bool backlog) {
+// Called by a reader that just left nobody in read(): a parked reader
+// takes its place, or a new one while the pool may grow.
+void SessionReaders::add_reader() {
   if (parked_.load(std::memory_order_seq_cst) > 0) {
-    if (!backlog) return;
-    pollfd p{fd_, POLLIN, 0};  // and another one waits now
-    if (::poll(&p, 1, 0) <= 0) return;
-    tokens_.fetch_add(1, std::memory_order_seq_cst);
     wake_.fetch_add(1, std::memory_order_seq_cst);
     futex_wake(wake_, 1);
     return;
@@ -120,41 +108,15 @@ void SessionReaders::add_reader(bool backlog) {
   (void)spawn();
 }
 
-// Waits aside while another reader is in read().  Registered as parked
-// before looking at in_read_ again, so a reader that empties read() either
-// sees us or we see it and do not wait.  Parked readers also watch: a wait
-// ends after `backoff` (1 ms while requests flow, doubling up to 1 s while
-// idle), and when nobody is in read() and no request was taken since the
-// wait began (the reader is stuck in a long request or preempted), the
-// parked reader reads if still nobody does.
-SessionReaders::Next SessionReaders::park(std::chrono::microseconds& backoff) {
+// Registered as parked before looking at in_read_ again, so a reader that
+// empties read() either sees us (and wakes us) or we see it and do not wait.
+void SessionReaders::park() {
   std::uint32_t seen = wake_.load(std::memory_order_seq_cst);
-  std::uint64_t taken = taken_.load(std::memory_order_seq_cst);
   parked_.fetch_add(1, std::memory_order_seq_cst);
-  // A wake-up is a token, so that one reader answers it (a watcher whose
-  // wait ended meanwhile must not take it for its own).
-  auto take_token = [this] {
-    unsigned t = tokens_.load(std::memory_order_seq_cst);
-    while (t > 0 && !tokens_.compare_exchange_weak(t, t - 1, std::memory_order_seq_cst)) {
-    }
-    return t > 0;
-  };
-  bool token = take_token();
-  if (!token && !stopping_.load(std::memory_order_seq_cst) && !closed_.load(std::memory_order_seq_cst) &&
-      in_read_.load(std::memory_order_seq_cst) > 0)
-    futex_wait(wake_, seen, backoff);
+  if (!stopping_.load(std::memory_order_seq_cst) && !closed_.load(std::memory_order_seq_cst) &&
+      in_read_.load(std::memory_order_seq_cst) >= park_above)
+    futex_wait(wake_, seen);
   parked_.fetch_sub(1, std::memory_order_seq_cst);
-  if (token || take_token()) {
-    backoff = min_backoff;
-    return Next::read;
-  }
-  bool flowing = taken_.load(std::memory_order_seq_cst) != taken;
-  if (!flowing && in_read_.load(std::memory_order_seq_cst) == 0) {
-    backoff = min_backoff;
-    return Next::read_if_none;
-  }
-  backoff = flowing ? min_backoff : std::min(backoff * 2, max_backoff);
-  return Next::park;
 }
 
 void SessionReaders::stop() {
@@ -182,22 +144,13 @@ void SessionReaders::run(Reader& self) {
   sigaddset(&wake, wake_signal());
   ::pthread_sigmask(SIG_UNBLOCK, &wake, nullptr);
   auto buf = std::make_unique<std::byte[]>(buffer_size);
-  auto backoff = min_backoff;
-  Next next = Next::read_if_none;
   while (!stopping_.load(std::memory_order_seq_cst) && !closed_.load(std::memory_order_acquire)) {
-    if (next == Next::read) {
-      in_read_.fetch_add(1, std::memory_order_seq_cst);
-    } else {
-      unsigned none = 0;  // only one reader goes into read() this way
-      if (next == Next::park || !in_read_.compare_exchange_strong(none, 1, std::memory_order_seq_cst)) {
-        next = park(backoff);
-        continue;
-      }
+    if (in_read_.load(std::memory_order_seq_cst) >= park_above) {
+      park();
+      continue;
     }
-    next = Next::read_if_none;
-    auto entered = std::chrono::steady_clock::now();  // vDSO: no system call
+    in_read_.fetch_add(1, std::memory_order_seq_cst);
     ssize_t n = ::read(fd_, buf.get(), buffer_size);
-    bool at_once = std::chrono::steady_clock::now() - entered < queued_read;
     bool emptied = in_read_.fetch_sub(1, std::memory_order_seq_cst) == 1;
     if (n < 0) {
       int err = errno;
@@ -211,8 +164,7 @@ void SessionReaders::run(Reader& self) {
       closed();
       break;
     }
-    taken_.fetch_add(1, std::memory_order_seq_cst);
-    if (emptied) add_reader(at_once);
+    if (emptied) add_reader();
     process_(buf.get(), static_cast<std::size_t>(n));
   }
   self.done.store(true, std::memory_order_release);

@@ -8,17 +8,13 @@
 // reader exclusively, so one request wakes one reader, as in libfuse's own
 // multi-threaded loop (FUSE_DEV_IOC_CLONE fds would not change that: the
 // clones share the connection's input queue and its wait queue).
-// The pool follows the load: one reader waits in read(), the others park
-// (on a futex, not on the session), so under light load the same reader
-// serves every request, as a single-threaded server does.  A reader that
-// takes a request and leaves nobody in read() wakes a parked one when
-// requests queue up (its read returned at once and another request waits),
-// or starts one when none is parked (while
-// fewer than max_threads exist), so under load up to max_threads serve at
-// once.  Parked readers also watch: one that sees nobody in read() and no
-// request taken for a while (1 ms while requests flow, up to 1 s when idle)
-// reads itself, so a request never waits long for a busy or preempted
-// reader.
+// The pool follows the load, as libfuse's loop does: a reader that takes a
+// request and leaves no other reader in read() brings one in (a parked one,
+// or a new thread while fewer than max_threads exist), so a request never
+// waits for a busy or preempted reader while the pool may grow; a reader
+// that would be the third waiting in read() parks instead (on a futex, not
+// on the session), so under light load two readers take turns, and under
+// load (many clients) up to max_threads serve at once.
 // When the kernel ends the session (ENODEV: unmounted, aborted), or a read
 // fails with anything but a retry error (EINTR, EAGAIN, ENOENT: a request
 // interrupted before it was read) or comes back shorter than a request
@@ -36,7 +32,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -83,16 +78,11 @@ class SessionReaders {
   void run(Reader& self);
   void closed();
   bool spawn();       // needs mu_
-  void add_reader(bool backlog);  // a parked reader into read(), or a new one
-  // What a reader does next: read (woken for it), read unless another
-  // reader is in read(), or park.
-  enum class Next { read, read_if_none, park };
-  Next park(std::chrono::microseconds& backoff);
+  void add_reader();  // a parked reader into read(), or a new one
+  void park();
 
-  static constexpr std::chrono::microseconds min_backoff{1000}, max_backoff{1000000};
-  // A read that returns sooner found its request queued (a reader that
-  // sleeps in read() takes a wake-up, several microseconds, to return).
-  static constexpr std::chrono::nanoseconds queued_read{4000};
+  // Readers in read() beyond which a reader parks instead.
+  static constexpr unsigned park_above = 2;
 
   const int fd_;
   const std::string name_;
@@ -104,9 +94,7 @@ class SessionReaders {
   std::atomic<unsigned> in_read_{0};   // readers inside read() on the fd
   std::atomic<unsigned> parked_{0};    // readers parked (or about to park)
   std::atomic<std::uint32_t> wake_{0};  // the parked readers' futex word
-  std::atomic<unsigned> tokens_{0};     // wake-ups not yet taken by a parked reader
   std::atomic<unsigned> started_{0};
-  std::atomic<std::uint64_t> taken_{0};  // requests read so far
   std::mutex mu_;  // guards readers_ (grown by readers, taken by stop)
   std::vector<std::unique_ptr<Reader>> readers_;
 };

@@ -179,6 +179,31 @@ void print_pairs(const std::vector<PairsResult>& ps, const Options& o) {
                  fmt::format(" {}", fmt::join(p.round_p50 | std::views::transform(us), " ")));
 }
 
+// The goals of the daemon on FUSE (README "Benchmarks"), judged on ratios
+// of this run only: PASS/FAIL per line, "-" when a figure is missing.
+void print_goals(const std::vector<TargetResult>& rs, const std::vector<PairsResult>& ps, const Options& o) {
+  if (!have_pair(rs) && std::ranges::none_of(ps, [](auto& p) { return p.target == "device"; })) return;
+  fmt::print("\n== goals (device / the better bare server, this run only)\n");
+  auto line = [](const std::string& what, std::optional<double> x, double limit, bool at_least) {
+    const char* verdict = !x ? "-" : (at_least ? *x >= limit : *x <= limit) ? "PASS" : "FAIL";
+    fmt::print("  {:<44} {:>8} {} {:.2f}x  {}\n", what, x ? fmt::format("{:.2f}x", *x) : "-", at_least ? ">=" : "<=",
+               limit, verdict);
+  };
+  for (unsigned c : o.pair_clients)
+    if (std::ranges::any_of(ps, [c](auto& p) { return p.clients == c; }))
+      line(fmt::format("pairs p50, {} client(s)", c), pairs_ratio(ps, c), 1.10, false);
+  if (have_pair(rs)) {
+    line("8+8 delivered/s p1", ratio(rs, kThroughputs[1].f, true), 1.0, true);
+    for (Op op : {kWrite1, kReadHit1, kFlush, kAwake})
+      line(fmt::format("8+8 {} p50", label(op, false)), ratio(rs, p50(op)), 1.15, false);
+    line("8+8 install p50 / bare plain ioctl", ratio(rs, p50(kInstall)), 2.0, false);
+  }
+  auto dev = std::ranges::find_if(ps, [](auto& p) { return p.clients == 0 && p.target == "device"; });
+  if (dev != ps.end() && dev->error.empty() && dev->hist.count() && dev->plain.count())
+    line("install alone p50 / the device's plain ioctl",
+         double(dev->hist.percentile(0.5)) / double(dev->plain.percentile(0.5)), 2.0, false);
+}
+
 }  // namespace
 
 void print_report(const std::vector<TargetResult>& rs, const std::vector<PairsResult>& pairs, const Options& o) {
@@ -211,6 +236,7 @@ void print_report(const std::vector<TargetResult>& rs, const std::vector<PairsRe
     fmt::print("{}\n", ratio_text(t.f, true));
   }
   print_pairs(pairs, o);
+  print_goals(rs, pairs, o);
   std::fflush(stdout);
 }
 

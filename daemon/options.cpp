@@ -117,7 +117,7 @@ class Parser {
            "largest message in bytes, 1..{} (default {})");
     number(o.max_storage_size, "--max-storage-size", Limits::largest_max_storage_size,
            "bytes stored per group, readable plus delayed,\n1..{} (default {})");
-    number(o.threads, "--threads", Options::largest_threads, "request threads, 1..{} (default: one per core,\nat least 2)");
+    number(o.threads, "--threads", Options::largest_threads, "request threads, 1..{} (default: CUSE one per core,\nat least 2; FUSE up to 2 per core, at least 10,\nstarted as the load needs them)");
     app_.add_option("--cluster", o.cluster.servers,
                     "share every group with the other synchmessd of a\n"
                     "NATS JetStream cluster: nats://HOST:PORT, comma-\n"

@@ -43,7 +43,7 @@ struct Options {
   unsigned max_groups = RegistryOptions::default_max_groups;
   std::size_t max_message_size = Limits::default_max_message_size;
   std::size_t max_storage_size = Limits::default_max_storage_size;
-  unsigned threads = 0;  // 0: one per core, at least 2; at most largest_threads
+  unsigned threads = 0;  // 0: CUSE one per core, at least 2; FUSE up to max(10, 2 per core); at most largest_threads
   bool help = false;
   ClusterOptions cluster;  // cluster.servers empty: no cluster
 };

@@ -111,9 +111,14 @@ int Service::run(std::function<void()> ready) {
       loops.push_back(s.loops.back().get());
     }
   }
+  // FUSE readers follow the load (session_readers.h): at most --threads, by
+  // default as many as libfuse's loop may start (10), at least two per core.
+  const unsigned fuse_readers =
+      s.options.threads ? s.options.threads : std::max(10u, 2 * std::thread::hardware_concurrency());
+  const unsigned request_threads = kind == TransportKind::cuse ? s.threads : fuse_readers;
   TransportContext ctx{.io = s.io,
                        .loops = loops,
-                       .request_threads = s.threads,
+                       .request_threads = request_threads,
                        .registry = s.registry,
                        .limits = s.limits,
                        .groups = s.groups,
@@ -171,8 +176,9 @@ int Service::run(std::function<void()> ready) {
     s.transport->finish_stop();
     return 1;
   }
-  log::info("serving {} over {} with {} request threads (max {} groups, max message {} B, storage {} B per group)",
-            s.options.dev_dir, s.transport->name(), s.threads, s.options.max_groups,
+  log::info("serving {} over {} with {}{} request threads (max {} groups, max message {} B, storage {} B per group)",
+            s.options.dev_dir, s.transport->name(), kind == TransportKind::cuse ? "" : "up to ", request_threads,
+            s.options.max_groups,
             s.options.max_message_size, s.options.max_storage_size);
   if (ready) ready();
   auto status = [&] {  // scans the registry: for SIGUSR1 and the watchdog pings, not a hot path

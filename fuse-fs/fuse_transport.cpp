@@ -382,18 +382,31 @@ void FuseTransport::install(Reply r, unsigned, void* arg, const void* in, std::s
   auto address = reinterpret_cast<std::uintptr_t>(arg);
   pid_t tid = r.context()->pid;
   uid_t uid = r.context()->uid;
+  // A group, once installed, stays (registry.h): then a successful write
+  // is the whole install, and the helper answers the caller itself, which
+  // spares a wake-up of the daemon's loop on the caller's path.  A new
+  // group is installed here after the write, so that a failed write
+  // installs nothing.
+  std::optional<RemoteWriter::DirectReply> direct;
+  if (std::uint64_t unique = current_request_unique(); unique != 0 && ctx_.registry.find(d) != nullptr)
+    direct = RemoteWriter::DirectReply{unique, out, static_cast<std::uint32_t>(out_size)};
   writer_.write(tid, uid, address, std::move(bytes),
-                [this, d, tid, out, out_size, reply = std::move(r)](int err) mutable {
+                [this, d, tid, out, out_size, reply = std::move(r)](int err, bool replied) mutable {
                   if (err != 0) {
                     log::limited_warn("install of group {}: cannot write the device path into process {}: {}", d,
                                       tid, std::strerror(err));
                     reply.fail(remote_write_error(err));
                     return;
                   }
+                  if (replied) {
+                    reply.none();  // answered by the helper: only libfuse's handle is left to free
+                    return;
+                  }
                   master_.install(std::move(reply), d, [out, out_size](Reply done, std::string) {
                     done.ioctl(0, std::span(out.data(), out_size));
                   });
-                });
+                },
+                direct);
 }
 
 void FuseTransport::poll(Reply r, fuse_ino_t ino, const fuse_file_info& fi, fuse_pollhandle* ph) {
@@ -472,6 +485,7 @@ Result<void> FuseTransport::start(std::string& error) {
     return fail(Errc::not_permitted);
   }
   mounted_ = true;
+  writer_.set_reply_fd(fuse_session_fd(session_));  // before any request can be read
   // The request threads read /dev/fuse and answer what they read; only the
   // install's remote write (and its completion) runs on the service's loop.
   readers_ = std::make_unique<SessionReaders>(session_, "fuse " + ctx_.dev_dir, ctx_.request_threads, [this] {

@@ -3,7 +3,9 @@
 #include <sys/prctl.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
+#include <linux/fuse.h>  // fuse_out_header, fuse_ioctl_out (uapi): the helper answers without libfuse
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -29,13 +31,37 @@ struct Request {
   std::int32_t tid;
   std::uint32_t size;
   std::uint64_t address;
+  std::uint64_t reply_unique;  // 0: the daemon answers the FUSE request
+  std::uint32_t reply_size;    // <= sizeof reply_out
+  std::uint32_t unused;
+  std::byte reply_out[8];
   std::byte bytes[max_remote_write];
 };
 constexpr std::size_t request_header = offsetof(Request, bytes);
+// The helper's fd for answering FUSE requests, when its argv[3] says so.
+constexpr int helper_reply_fd = 4;
+constexpr const char* helper_reply_flag = "--reply-fd=4";
+
+// Sends the answer of a FUSE ioctl request (result 0 and the out bytes), as
+// fuse_reply_ioctl does.  True when the kernel took it, or no longer waits
+// for it (ENOENT: the request was interrupted or aborted): either way
+// nobody else may answer it.
+bool reply_ioctl(std::uint64_t unique, const std::byte* out, std::uint32_t out_size) {
+  fuse_ioctl_out arg{};
+  fuse_out_header header{};
+  header.unique = unique;
+  header.len = static_cast<std::uint32_t>(sizeof header + sizeof arg + out_size);
+  iovec iov[] = {{&header, sizeof header}, {&arg, sizeof arg}, {const_cast<std::byte*>(out), out_size}};
+  ssize_t n;
+  do n = ::writev(helper_reply_fd, iov, out_size ? 3 : 2);
+  while (n < 0 && errno == EINTR);
+  return n == static_cast<ssize_t>(header.len) || (n < 0 && errno == ENOENT);
+}
 
 }  // namespace
 
-// The helper, after exec: fd 3 is its socket; it holds nothing else.
+// The helper, after exec: fd 3 is its socket, fd 4 (with --reply-fd=4) the
+// FUSE session's fd; it holds nothing else.
 int run_remote_write_helper(int argc, char** argv) noexcept {
   for (int sig = 1; sig < NSIG; ++sig) {
     struct sigaction sa{};
@@ -44,10 +70,11 @@ int run_remote_write_helper(int argc, char** argv) noexcept {
     (void)::sigaction(sig, &sa, nullptr);
   }
   pid_t parent = argc > 2 ? static_cast<pid_t>(std::atol(argv[2])) : 0;
+  const bool can_reply = argc > 3 && std::strcmp(argv[3], helper_reply_flag) == 0;
   (void)::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (parent <= 0 || ::getppid() != parent) return 0;
   (void)::prctl(PR_SET_NAME, "synchmess-rw");
-  (void)::close_range(4, ~0U, 0);
+  (void)::close_range(can_reply ? helper_reply_fd + 1 : helper_reply_fd, ~0U, 0);
   for (;;) {
     Request req;
     ssize_t n = ::recv(3, &req, sizeof req, 0);
@@ -55,8 +82,10 @@ int run_remote_write_helper(int argc, char** argv) noexcept {
     if (n <= 0) return 0;
     RemoteWriteAnswer answer{req.generation, EINVAL, 0};
     if (static_cast<std::size_t>(n) >= request_header && req.size <= max_remote_write &&
-        static_cast<std::size_t>(n) == request_header + req.size)
+        static_cast<std::size_t>(n) == request_header + req.size && req.reply_size <= sizeof req.reply_out)
       answer.err = write_remote(req.tid, req.address, std::span(req.bytes, req.size));
+    if (answer.err == 0 && can_reply && req.reply_unique != 0)
+      answer.replied = reply_ioctl(req.reply_unique, req.reply_out, req.reply_size) ? 1 : 0;
     (void)::send(3, &answer, sizeof answer, MSG_NOSIGNAL);
   }
 }
@@ -66,8 +95,13 @@ RemoteWriter::RemoteWriter(boost::asio::io_context& io, RemoteWriterOptions opti
 
 RemoteWriter::~RemoteWriter() { stop(); }
 
+void RemoteWriter::set_reply_fd(int fd) noexcept {
+  std::lock_guard lock(mu_);
+  reply_fd_ = fd;
+}
+
 void RemoteWriter::write(pid_t tid, uid_t uid, std::uintptr_t address, std::vector<std::byte> bytes,
-                         Done done) {
+                         Done done, std::optional<DirectReply> reply) {
   std::lock_guard lock(mu_);
   reap();
   std::size_t stuck = 0;
@@ -88,11 +122,12 @@ void RemoteWriter::write(pid_t tid, uid_t uid, std::uintptr_t address, std::vect
     refused_uids_.erase(uid);
   }
   if (refuse != 0) {
-    boost::asio::post(io_, [d = std::move(done), refuse]() mutable { d(refuse); });
+    boost::asio::post(io_, [d = std::move(done), refuse]() mutable { d(refuse, false); });
     return;
   }
-  jobs_.push_back({tid, uid, address, std::move(bytes), std::move(done)});
-  if (!busy_) start_next();
+  if (reply_fd_ < 0 || (reply && reply->out_size > reply->out.size())) reply.reset();
+  jobs_.push_back({tid, uid, address, std::move(bytes), std::move(done), reply});
+  start_next();
 }
 
 bool RemoteWriter::is_helper(pid_t pid) noexcept {
@@ -103,35 +138,60 @@ bool RemoteWriter::is_helper(pid_t pid) noexcept {
   return std::any_of(abandoned_.begin(), abandoned_.end(), [pid](const Abandoned& a) { return a.pid == pid; });
 }
 
+// Sends the queued jobs the helper does not have yet, up to max_in_flight:
+// it works through them in order and answers each, so a job never waits
+// for the daemon's loop to hear of the one before it.
 void RemoteWriter::start_next() {
-  while (!jobs_.empty() && !stopped_) {
+  while (sent_ < jobs_.size() && sent_ < max_in_flight && !stopped_) {
     if (helper_pid_.load() == 0 && !spawn()) {
-      finish_front(EAGAIN);
+      finish_front(EAGAIN);  // nothing is in flight without a helper
       continue;
     }
-    Job& job = jobs_.front();
+    Job& job = jobs_[sent_];
     Request req;
-    req.generation = ++generation_;
+    job.generation = req.generation = ++generation_;
     req.tid = job.tid;
     req.size = static_cast<std::uint32_t>(job.bytes.size());
     req.address = job.address;
+    req.reply_unique = job.reply ? job.reply->unique : 0;
+    req.reply_size = job.reply ? job.reply->out_size : 0;
+    req.unused = 0;
+    if (job.reply) std::memcpy(req.reply_out, job.reply->out.data(), job.reply->out.size());
     std::memcpy(req.bytes, job.bytes.data(), job.bytes.size());
     ssize_t n = ::send(socket_.native_handle(), &req, request_header + req.size, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n != static_cast<ssize_t>(request_header + req.size)) {
-      abandon_helper(job.uid);  // it died; the next turn starts another
+      helper_died(job.uid);  // the next turn starts another
       continue;
     }
-    busy_ = true;
-    std::uint64_t generation = generation_;
-    deadline_.expires_after(options_.deadline);
-    deadline_.async_wait([this, generation](const boost::system::error_code& ec) { on_deadline(generation, ec); });
-    socket_.async_read_some(boost::asio::buffer(&answer_, sizeof answer_),
-                            [this, generation](const boost::system::error_code& ec, std::size_t got) {
-                              on_reply(generation, ec, got);
-                            });
-    return;
+    if (sent_++ == 0) arm_deadline();
   }
-  busy_ = false;
+  if (sent_ > 0 && !reading_) {
+    reading_ = true;
+    std::uint64_t epoch = epoch_;
+    socket_.async_read_some(boost::asio::buffer(&answer_, sizeof answer_),
+                            [this, epoch](const boost::system::error_code& ec, std::size_t got) {
+                              on_reply(epoch, ec, got);
+                            });
+  }
+}
+
+// The front job's deadline, from now: it is the one the helper works on.
+void RemoteWriter::arm_deadline() {
+  std::uint64_t generation = jobs_.front().generation;
+  deadline_.expires_after(options_.deadline);
+  deadline_.async_wait([this, generation](const boost::system::error_code& ec) { on_deadline(generation, ec); });
+}
+
+// The helper is gone (died, or could not take a job): the front job, if the
+// helper had it, fails EFAULT (it may have been written in part); the
+// others it had go to the next helper (a write repeated is the same bytes
+// at the same address, and a repeated answer to the kernel finds the
+// request gone).
+void RemoteWriter::helper_died(uid_t uid) {
+  bool had_front = sent_ > 0;
+  abandon_helper(had_front ? jobs_.front().uid : uid);
+  if (had_front) finish_front(EFAULT);
+  sent_ = 0;
 }
 
 // posix_spawn (vfork-like: no copy of the daemon's memory, which a
@@ -151,13 +211,16 @@ bool RemoteWriter::spawn() {
   }
   std::string parent = std::to_string(::getpid());
   std::vector<char*> argv;
+  std::string reply_flag = helper_reply_flag;
   for (const auto& a : options_.helper_argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(parent.data());
+  if (reply_fd_ >= 0) argv.push_back(reply_flag.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, sv[1], 3);
+  if (reply_fd_ >= 0) posix_spawn_file_actions_adddup2(&actions, reply_fd_, helper_reply_fd);
   posix_spawnattr_init(&attr);
   sigset_t none, all;
   sigemptyset(&none);
@@ -197,35 +260,40 @@ void RemoteWriter::abandon_helper(uid_t uid) {
   }
   boost::system::error_code ec;
   if (socket_.is_open()) socket_.close(ec);  // cancels the read
+  ++epoch_;
+  reading_ = false;
   deadline_.cancel();
   reap();
 }
 
-void RemoteWriter::finish_front(int err) {
+void RemoteWriter::finish_front(int err, bool replied) {
   Job job = std::move(jobs_.front());
   jobs_.pop_front();
-  boost::asio::post(io_, [d = std::move(job.done), err]() mutable { d(err); });
+  if (sent_ > 0) --sent_;
+  boost::asio::post(io_, [d = std::move(job.done), err, replied]() mutable { d(err, replied); });
 }
 
-void RemoteWriter::on_reply(std::uint64_t generation, const boost::system::error_code& ec, std::size_t n) {
+void RemoteWriter::on_reply(std::uint64_t epoch, const boost::system::error_code& ec, std::size_t n) {
   std::lock_guard lock(mu_);
-  if (generation != generation_ || !busy_ || stopped_) return;  // superseded
-  deadline_.cancel();
-  busy_ = false;
-  if (ec || n != sizeof answer_ || answer_.generation != generation) {
-    log::limited_warn("the remote-write helper died ({})", ec ? ec.message() : "short answer");
-    abandon_helper(jobs_.front().uid);
-    finish_front(EFAULT);
+  if (epoch != epoch_ || stopped_) return;  // a helper since abandoned
+  reading_ = false;
+  if (ec || n != sizeof answer_ || sent_ == 0 || answer_.generation != jobs_.front().generation) {
+    log::limited_warn("the remote-write helper died ({})", ec ? ec.message() : "unexpected answer");
+    helper_died(0);
   } else {
-    finish_front(answer_.err);
+    finish_front(answer_.err, answer_.err == 0 && answer_.replied != 0 && jobs_.front().reply.has_value());
+    if (sent_ > 0)
+      arm_deadline();
+    else
+      deadline_.cancel();
   }
   start_next();
 }
 
 void RemoteWriter::on_deadline(std::uint64_t generation, const boost::system::error_code& ec) {
-  if (ec) return;  // cancelled: the answer came
+  if (ec) return;  // cancelled or re-armed
   std::lock_guard lock(mu_);
-  if (generation != generation_ || !busy_ || stopped_) return;
+  if (stopped_ || sent_ == 0 || jobs_.front().generation != generation) return;
   // The answer may have arrived just now: on_reply will take it.
   RemoteWriteAnswer early{};
   if (::recv(socket_.native_handle(), &early, sizeof early, MSG_PEEK | MSG_DONTWAIT) ==
@@ -234,11 +302,9 @@ void RemoteWriter::on_deadline(std::uint64_t generation, const boost::system::er
     return;
   log::limited_warn("a write into process {} did not finish within {} ms: helper killed, install fails EFAULT",
                     jobs_.front().tid, options_.deadline.count());
-  busy_ = false;
   uid_t uid = jobs_.front().uid;
   missed_at_[uid] = std::chrono::steady_clock::now();
-  abandon_helper(uid);
-  finish_front(EFAULT);
+  helper_died(uid);
   // The uid's other queued writes fail now rather than cost others a
   // deadline each.
   for (auto it = jobs_.begin(); it != jobs_.end();) {
@@ -246,7 +312,7 @@ void RemoteWriter::on_deadline(std::uint64_t generation, const boost::system::er
       ++it;
       continue;
     }
-    boost::asio::post(io_, [d = std::move(it->done)]() mutable { d(EAGAIN); });
+    boost::asio::post(io_, [d = std::move(it->done)]() mutable { d(EAGAIN, false); });
     it = jobs_.erase(it);
   }
   start_next();
@@ -279,10 +345,10 @@ void RemoteWriter::stop() {
     if (socket_.is_open()) socket_.close(ec);
     deadline_.cancel();
     jobs.swap(jobs_);
-    busy_ = false;
+    sent_ = 0;
     reap();
   }
-  for (auto& job : jobs) job.done(ESHUTDOWN);
+  for (auto& job : jobs) job.done(ESHUTDOWN, false);
 }
 
 }  // namespace synchmess

@@ -7,15 +7,24 @@
 // stuck in the kernel cannot be killed alone.  So the writes run in a
 // helper process, a fresh exec of the daemon's own binary in its helper
 // mode (run_remote_write_helper), spawned without copying the daemon's
-// memory (posix_spawn), holding nothing but its socket; the daemon waits for
-// its answer asynchronously, with a deadline, and a helper that misses it
-// is killed and replaced.
+// memory (posix_spawn), holding nothing but its socket and, when
+// set_reply_fd() gave one, the FUSE session's fd; the daemon waits for its
+// answer asynchronously, with a deadline, and a helper that misses it is
+// killed and replaced.
 //
 // Contract:
-//  - write(tid, uid, address, bytes, done): write_remote() (all or nothing)
-//    run by the helper; done(0 or a positive errno) runs exactly once, on an
-//    io_context thread, never inside write().  Writes run one at a time, in
-//    order.  EFAULT when the helper missed the deadline or died (then the
+//  - write(tid, uid, address, bytes, done, reply): write_remote() (all or
+//    nothing) run by the helper; done(0 or a positive errno, replied) runs
+//    exactly once, on an io_context thread, never inside write().  Writes
+//    run one at a time, in order, in the helper, which holds up to 16 of
+//    them at once (so a write never waits for the daemon's loop to hear of
+//    the one before it); the deadline counts from when the helper starts
+//    on a write.  With a DirectReply and a reply fd, the
+//    helper answers that FUSE ioctl request itself right after a successful
+//    write (the caller is running again before the daemon hears of it: one
+//    process wake-up fewer); replied is then true and the caller must only
+//    release its request handle (fuse_reply_none), never answer it.
+//    replied is false whenever err != 0.  EFAULT when the helper missed the deadline or died (then the
 //    range may be partly written: the helper was killed mid-way); EAGAIN
 //    when max_queued writes already wait, or a write of this uid missed the
 //    deadline less than `penalty` ago (its writes queued then fail too), or
@@ -36,12 +45,14 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -65,7 +76,7 @@ int run_remote_write_helper(int argc, char** argv) noexcept;
 struct RemoteWriteAnswer {
   std::uint64_t generation;
   std::int32_t err;
-  std::int32_t unused;
+  std::int32_t replied;  // 1: the helper answered the FUSE request itself
 };
 
 struct RemoteWriterOptions {
@@ -83,14 +94,26 @@ struct RemoteWriterOptions {
 
 class RemoteWriter {
  public:
-  using Done = std::move_only_function<void(int err)>;
+  using Done = std::move_only_function<void(int err, bool replied)>;
+  // The answer of a FUSE ioctl request (fuse_ioctl_out, result 0, then
+  // out_size bytes of out) that the helper sends after a successful write.
+  struct DirectReply {
+    std::uint64_t unique = 0;  // fuse_in_header.unique of the request
+    std::array<std::byte, 8> out{};
+    std::uint32_t out_size = 0;  // <= out.size()
+  };
 
   RemoteWriter(boost::asio::io_context& io, RemoteWriterOptions options = {});
   ~RemoteWriter();
   RemoteWriter(const RemoteWriter&) = delete;
   RemoteWriter& operator=(const RemoteWriter&) = delete;
 
-  void write(pid_t tid, uid_t uid, std::uintptr_t address, std::vector<std::byte> bytes, Done done);
+  void write(pid_t tid, uid_t uid, std::uintptr_t address, std::vector<std::byte> bytes, Done done,
+             std::optional<DirectReply> reply = std::nullopt);
+  // The fd helpers answer DirectReply requests on (a dup of it is their fd
+  // 4; it stays the caller's).  Call before the first write; without it,
+  // write() ignores its DirectReply.
+  void set_reply_fd(int fd) noexcept;
   pid_t helper_pid() const noexcept { return helper_pid_.load(std::memory_order_acquire); }
   bool is_helper(pid_t pid) noexcept;
   void stop();
@@ -102,22 +125,31 @@ class RemoteWriter {
     std::uintptr_t address;
     std::vector<std::byte> bytes;
     Done done;
+    std::optional<DirectReply> reply;
+    std::uint64_t generation = 0;  // once sent to a helper
   };
   void start_next();                 // needs mu_
+  void arm_deadline();               // needs mu_, a job in flight
+  void helper_died(uid_t uid);       // needs mu_
   bool spawn();                      // needs mu_
   void abandon_helper(uid_t uid);    // needs mu_
-  void finish_front(int err);        // needs mu_
-  void on_reply(std::uint64_t generation, const boost::system::error_code& ec, std::size_t n);
+  void finish_front(int err, bool replied = false);  // needs mu_
+  void on_reply(std::uint64_t epoch, const boost::system::error_code& ec, std::size_t n);
   void on_deadline(std::uint64_t generation, const boost::system::error_code& ec);
   void reap() noexcept;              // needs mu_
 
   boost::asio::io_context& io_;
   const RemoteWriterOptions options_;
   std::mutex mu_;
-  std::deque<Job> jobs_;  // front: the one the helper has, when busy_
-  bool busy_ = false;
+  // Jobs the helper has at once: their requests fit its socket's buffer.
+  static constexpr std::size_t max_in_flight = 16;
+  std::deque<Job> jobs_;  // the first sent_ are the helper's, in order
+  std::size_t sent_ = 0;
+  bool reading_ = false;  // an answer is being waited for
+  std::uint64_t epoch_ = 0;  // helpers abandoned: older answers are ignored
   bool stopped_ = false;
-  std::uint64_t generation_ = 0;  // of the request in flight
+  std::uint64_t generation_ = 0;  // of the last request sent
+  int reply_fd_ = -1;
   std::atomic<pid_t> helper_pid_{0};
   boost::asio::posix::stream_descriptor socket_;
   boost::asio::steady_timer deadline_;

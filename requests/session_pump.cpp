@@ -24,12 +24,22 @@ constexpr std::size_t request_header_size = sizeof(struct fuse_in_header);
 constexpr int drain_limit = 8;
 }  // namespace
 
+namespace {
+thread_local std::uint64_t current_unique = 0;
+}  // namespace
+
+std::uint64_t current_request_unique() noexcept { return current_unique; }
+
 SessionPump::Process process_with(fuse_session* session) {
   return [session](std::byte* data, std::size_t n) {
     fuse_buf fb{};
     fb.size = n;
     fb.mem = data;
+    fuse_in_header header;
+    std::memcpy(&header, data, sizeof header);  // n >= the header's size (the readers check)
+    current_unique = header.unique;
     fuse_session_process_buf(session, &fb);
+    current_unique = 0;
   };
 }
 

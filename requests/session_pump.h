@@ -33,6 +33,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -92,5 +93,11 @@ class SessionPump {
 // The Process that hands one request read from `session`'s fd to libfuse
 // (fuse_session_process_buf), which answers it on the calling thread.
 SessionPump::Process process_with(fuse_session* session);
+
+// The kernel's id (fuse_in_header.unique) of the request the calling thread
+// is handing to libfuse through process_with, 0 outside such a call:
+// libfuse does not expose it, and a handler that lets another process
+// answer its request on /dev/fuse (the FUSE install's helper) needs it.
+std::uint64_t current_request_unique() noexcept;
 
 }  // namespace synchmess

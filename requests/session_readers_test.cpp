@@ -68,6 +68,16 @@ class SessionReadersTest : public ::testing::Test {
     return cv.wait_for(lock, std::chrono::seconds(10), pred);
   }
 
+  // For state no callback reports (parked readers): checked every
+  // millisecond, for up to 10 s.
+  template <class Pred>
+  static bool eventually(Pred pred) {
+    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+         std::chrono::steady_clock::now() < end; std::this_thread::sleep_for(std::chrono::milliseconds(1)))
+      if (pred()) return true;
+    return pred();
+  }
+
   int reader_fd = -1;
   int kernel_fd = -1;
   std::unique_ptr<SessionReaders> readers;
@@ -114,6 +124,60 @@ TEST_F(SessionReadersTest, AnotherReaderServesWhileOneIsBusy) {
   readers->stop();
   EXPECT_EQ(seen, (std::vector<unsigned>{2, 1}));
   EXPECT_EQ(threads.size(), 2u);
+}
+
+// The pool grows while every reader is busy: four requests held at once
+// need four readers (it starts with two), and it never exceeds its maximum.
+TEST_F(SessionReadersTest, GrowsUpToItsMaximumWhileEveryReaderIsBusy) {
+  // Requests 1-3 return only once request 4 is recorded as processed.
+  hook = [&](unsigned seq) {
+    if (seq != 4) {
+      EXPECT_TRUE(wait([&] { return std::find(seen.begin(), seen.end(), 4u) != seen.end(); }));
+    }
+  };
+  make_readers(4);
+  ASSERT_TRUE(readers->start());
+  for (unsigned i = 1; i <= 4; ++i) ASSERT_TRUE(send(i));
+  ASSERT_TRUE(wait([&] { return seen.size() == 4; }));
+  for (unsigned i = 5; i < 100; ++i) ASSERT_TRUE(send(i));
+  ASSERT_TRUE(wait([&] { return seen.size() == 99; }));
+  EXPECT_EQ(readers->threads(), 4u);
+  readers->stop();
+  EXPECT_EQ(threads.size(), 4u);
+  EXPECT_EQ(seen.front(), 4u);
+}
+
+// Readers that are not needed park: stop() wakes and joins them too, and a
+// parked reader comes back when the others are busy (request 1 waits for 2,
+// 2 waits for 3, after the pool had grown and shrunk back into read()).
+TEST_F(SessionReadersTest, ParkedReadersServeAgainAndStop) {
+  std::atomic<bool> hold{false};
+  hook = [&](unsigned seq) {
+    if (!hold.load()) return;
+    EXPECT_TRUE(wait([&] { return std::find(seen.begin(), seen.end(), seq + 1) != seen.end() || seq == 3; }));
+  };
+  make_readers(3);
+  ASSERT_TRUE(readers->start());
+  hold = true;
+  for (unsigned i = 1; i <= 3; ++i) ASSERT_TRUE(send(i));  // grows to 3
+  ASSERT_TRUE(wait([&] { return seen.size() == 3; }));
+  hold = false;
+  for (unsigned i = 10; i < 60; ++i) {  // one at a time: at most two wait in read(), one parks
+    ASSERT_TRUE(send(i));
+    ASSERT_TRUE(wait([&] { return seen.size() == i - 6; }));
+  }
+  // Two readers wait in read(); the third parks (it is not on the session).
+  ASSERT_TRUE(eventually([&] { return readers->parked() == 1; }));
+  hold = true;
+  {
+    std::lock_guard lock(mu);
+    seen.clear();
+  }
+  for (unsigned i = 1; i <= 3; ++i) ASSERT_TRUE(send(i));
+  ASSERT_TRUE(wait([&] { return seen.size() == 3; }));
+  EXPECT_EQ(seen, (std::vector<unsigned>{3, 2, 1}));
+  EXPECT_EQ(readers->threads(), 3u);
+  readers->stop();
 }
 
 // Readers blocked in read() with nothing to read: stop() interrupts them,

@@ -2,6 +2,7 @@
  * module's values (docs/abi.md).  A mismatch fails the build. */
 #include "synchmess_interface.h"
 #include "synchmess_stats.h"
+#include "synchmess_fast.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -36,6 +37,14 @@ _Static_assert(offsetof(struct synchmess_group_stats, queued_messages) == 24, "q
 _Static_assert(offsetof(struct synchmess_group_stats, flushed) == 88, "flushed at 88");
 _Static_assert(offsetof(struct synchmess_group_stats, reserved) == 96, "reserved at 96");
 _Static_assert(IOCTL_GET_GROUP_STATS == 0xC080D30A, "GET_GROUP_STATS (extension)");
+/* synchmess_fast.h */
+_Static_assert(sizeof(struct synchmess_fast_ticket) == 128, "ticket 128 bytes");
+_Static_assert(offsetof(struct synchmess_fast_ticket, group) == 24, "group at 24");
+_Static_assert(offsetof(struct synchmess_fast_ticket, socket_path) == 32, "path at 32");
+_Static_assert(sizeof(struct synchmess_fast_request) == 16, "request 16 bytes");
+_Static_assert(sizeof(struct synchmess_fast_reply) == 24, "reply 24 bytes");
+_Static_assert(SYNCHMESS_IOCTL_FAST_TICKET == 0x8080D310, "FAST_TICKET (extension)");
+_Static_assert(SYNCHMESS_IOCTL_FAST_KICK == 0x0000D311, "FAST_KICK (extension)");
 
 int main(void)
 {
@@ -44,6 +53,7 @@ int main(void)
 	bad |= IOCTL_INSTALL_GROUP != 0xC008D301;
 	bad |= sizeof(struct group_t) != 260;
 	bad |= sizeof(struct synchmess_group_stats) != 128;
+	bad |= sizeof(struct synchmess_fast_ticket) != 128;
 	printf("interface: %s\n", bad ? "MISMATCH" : "ok");
 	return bad;
 }

@@ -9,7 +9,9 @@
 //  - get_params / set_params: the extension ioctls; set is for root only
 //    (EPERM), zero fields are kept, and values out of range fail EINVAL;
 //    with a group backend (`groups` given and its backend set) the backend
-//    applies them and answers.
+//    applies them and answers; without one, set_params applies them to
+//    every group (Group::apply_limits: published to the fast path,
+//    segments grown).
 //  - get_stats / get_group_stats: the statistics (stats_requests.h); any
 //    caller; uptime counts from this object's construction.
 //  - any other ioctl: EPERM.

@@ -41,6 +41,7 @@ enum {
 #define TAG_SHIFT 18u
 #define TAG_MASK ((1ull << 46) - 1)
 #define POS_LIMIT (1ull << 50)
+#define RETIRED_LAST SIZE_MASK /* tail's size field of a retired ring: no record has it */
 #define RETRIES 256
 #define OVERHEAD 64u /* SYNCHMESS_MESSAGE_OVERHEAD; ring/ may not include interface/ */
 
@@ -52,7 +53,8 @@ struct seg_header {
   uint64_t generation;
   uint64_t max_message;
   uint64_t max_storage;
-  uint64_t pad0[2];
+  uint64_t delay_ms;
+  uint64_t pad0;
   uint64_t tail;  /* (position << 14) | size of the newest reservation */
   uint64_t pad1[7];
   uint64_t head;
@@ -133,6 +135,7 @@ int shm_ring_format(struct shm_ring* r, void* mem, uint64_t segment_bytes, uint6
   st(&h->free, 0);
   st(&h->stored, 0);
   st(&h->pollers, 0);
+  st(&h->delay_ms, 0);
   if (!data_is_zero) memset(r->base + SHM_RING_HEADER_BYTES, 0, capacity);
   h->version = SHM_RING_VERSION;
   h->header_bytes = SHM_RING_HEADER_BYTES;
@@ -189,6 +192,7 @@ int shm_ring_pollers(const struct shm_ring* r) { return ld(&hdr(r)->pollers) != 
 /* free, head and tail as one consistent view (I1), or -1 after retries. */
 struct view {
   uint64_t f, h, t, last;
+  int retired; /* then last reads 0: every record in the ring has its word0 */
 };
 static int load_view(const struct shm_ring* r, struct view* v) {
   struct seg_header* s = hdr(r);
@@ -198,6 +202,8 @@ static int load_view(const struct shm_ring* r, struct view* v) {
     uint64_t t = ld(&s->tail);
     v->t = t >> SIZE_BITS;
     v->last = t & SIZE_MASK;
+    v->retired = v->last == RETIRED_LAST;
+    if (v->retired) v->last = 0;
     if (v->f >= r->modulus || v->h >= r->modulus || v->t >= r->modulus) return -1;
     uint64_t fh = dist(r, v->f, v->h), ft = dist(r, v->f, v->t);
     if (fh <= ft && ft <= r->cap_units) return 0;
@@ -208,6 +214,14 @@ static int load_view(const struct shm_ring* r, struct view* v) {
     backoff(i);
   }
   return -1;
+}
+
+/* Zeroes a freed record after its word0: word1 with an atomic store (the
+ * sweep and shm_ring_count read it atomically at any time), the payload
+ * with memset (only the record's owner ever reads or writes it). */
+static void zero_body(uint64_t* w0, uint64_t size) {
+  if (size > 1) st(w0 + 1, 0);
+  if (size > 2) memset(w0 + 2, 0, (size - 2) * 8);
 }
 
 /* Frees released, dead and pad records at free, in order (I5). */
@@ -224,7 +238,7 @@ static void advance_free(const struct shm_ring* r) {
     if (size == 0 || f % r->cap_units + size > r->cap_units || size > dist(r, f, h)) return;
     if (state != ST_RELEASED && state != ST_DEAD && state != ST_PAD) return;
     if (!cas(w0, w, mk(ST_FREED, size, f))) continue;
-    if (size > 1) memset(w0 + 1, 0, (size - 1) * 8);
+    zero_body(w0, size);
     cas(&s->free, f, add(r, f, size));
   }
 }
@@ -239,6 +253,10 @@ static enum shm_ring_status write_impl(const struct shm_ring* r, const void* dat
   int charged = precharged;
   enum shm_ring_status result = SHM_RING_BUSY;
   for (int i = 0; i < RETRIES; ++i) {
+    if ((ld(&s->tail) & SIZE_MASK) == RETIRED_LAST) {
+      result = SHM_RING_RETIRED;
+      break;
+    }
     if (!charged) {
       if (!shm_ring_charge(r, charge, max_storage)) return SHM_RING_FULL;
       charged = 1;
@@ -246,6 +264,10 @@ static enum shm_ring_status write_impl(const struct shm_ring* r, const void* dat
     struct view v;
     if (load_view(r, &v) != 0) {
       result = SHM_RING_CORRUPT;
+      break;
+    }
+    if (v.retired) {
+      result = SHM_RING_RETIRED;
       break;
     }
     uint64_t t = (v.t << SIZE_BITS) | v.last;
@@ -312,7 +334,7 @@ enum shm_ring_status shm_ring_read_with(const struct shm_ring* r, shm_ring_consu
     struct view v;
     if (load_view(r, &v) != 0) return SHM_RING_CORRUPT;
     uint64_t avail = dist(r, v.h, v.t);
-    if (avail == 0) return SHM_RING_EMPTY;
+    if (avail == 0) return v.retired ? SHM_RING_RETIRED : SHM_RING_EMPTY;
     uint64_t* w0 = word(r, v.h);
     uint64_t w = ld(w0);
     if (!tagged(w, v.h)) {
@@ -376,6 +398,39 @@ enum shm_ring_status shm_ring_read(const struct shm_ring* r, void* out, size_t c
   struct copy_ctx c = {out, cap, length};
   *length = 0;
   return shm_ring_read_with(r, copy_out, &c, pid);
+}
+
+void shm_ring_set_delay(const struct shm_ring* r, uint32_t ms) { st(&hdr(r)->delay_ms, ms); }
+uint32_t shm_ring_delay(const struct shm_ring* r) {
+  uint64_t ms = ld(&hdr(r)->delay_ms);
+  return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;  /* scribbled: "not 0", so the device */
+}
+
+int shm_ring_retired(const struct shm_ring* r) { return (ld(&hdr(r)->tail) & SIZE_MASK) == RETIRED_LAST; }
+
+enum shm_ring_status shm_ring_retire(const struct shm_ring* r) {
+  struct seg_header* s = hdr(r);
+  for (int i = 0; i < RETRIES; ++i) {
+    uint64_t t = ld(&s->tail);
+    if ((t & SIZE_MASK) == RETIRED_LAST) return SHM_RING_OK;
+    struct view v;
+    if (load_view(r, &v) != 0) return SHM_RING_CORRUPT;
+    if (v.retired) return SHM_RING_OK;
+    if (((v.t << SIZE_BITS) | v.last) != t) continue;  /* moved meanwhile */
+    if (v.last != 0) {
+      uint64_t p = sub(r, v.t, v.last);
+      if (!tagged(ld(word(r, p)), p)) return SHM_RING_BUSY;  /* I2: wait for its word0 */
+    }
+    /* Same tail: no reservation since the check, so every record is tagged. */
+    if (cas(&s->tail, t, (v.t << SIZE_BITS) | RETIRED_LAST)) return SHM_RING_OK;
+  }
+  return SHM_RING_BUSY;
+}
+
+int shm_ring_idle(const struct shm_ring* r) {
+  struct seg_header* s = hdr(r);
+  uint64_t f = ld(&s->free), h = ld(&s->head), t = ld(&s->tail) >> SIZE_BITS;
+  return f == h && h == t;
 }
 
 int shm_ring_nonempty(const struct shm_ring* r) {
@@ -506,7 +561,7 @@ enum shm_ring_status shm_ring_sweep(const struct shm_ring* r, struct shm_ring_sw
           if (cas(w0, w, mk(ST_RELEASED, size, v.f))) ++*repaired;
           advance_free(r);
         } else {
-          if (size > 1) memset(w0 + 1, 0, (size - 1) * 8);
+          zero_body(w0, size);
           if (cas(&h->free, v.f, add(r, v.f, size))) ++*repaired;
           advance_free(r);
         }

@@ -7,7 +7,7 @@
  * library needs no C++ runtime; the layout is docs/abi.md "Fast path".
  *
  * Layout: a 4096-byte header (magic, version, capacity, the positions, the
- * storage counter, the limits, the pollers flag), then `capacity` data bytes.
+ * storage counter, the limits, the send delay, the pollers flag), then `capacity` data bytes.
  * Positions count 8-byte units modulo a multiple of the capacity (so they
  * never need a wrap special case).  A record at position p is a 16-byte
  * header (word0: state | size in units | tag = p; word1: length | pid) and
@@ -34,7 +34,12 @@
  *     gone, after 10 x stall_ms in any case; a claimed record never released
  *     becomes RELEASED likewise; a half-freed record is freed; a storage
  *     counter that disagrees with an idle empty ring is reset.
- *  5. Untrusted memory: every value read from the segment is checked before
+ *  5. Retirement (growth): the daemon marks the tail retired (its size
+ *     field becomes all ones, a size no record has) once the newest
+ *     reservation has its word0.  A writer's tail CAS then fails, so every
+ *     record in the ring was reserved before the retirement: readers drain
+ *     it (FIFO), then get RETIRED and go on with the group's next segment.
+ *  6. Untrusted memory: every value read from the segment is checked before
  *     it is used as an offset or a length (the capacity comes from the
  *     caller's own copy, never from the segment after attach).  Inconsistent
  *     values make the operation return SHM_RING_CORRUPT and never read or
@@ -70,6 +75,8 @@ enum shm_ring_status {
   SHM_RING_TOO_BIG,  /* longer than max_message_size */
   SHM_RING_BUSY,     /* a writer is between two steps: try again or use the device */
   SHM_RING_CORRUPT,  /* the segment is inconsistent */
+  SHM_RING_RETIRED,  /* the daemon retired this segment (write: always; read:
+                        once drained): map the group's new one or use the device */
 };
 
 /* A mapped segment, as the caller knows it.  Fill with shm_ring_attach (or
@@ -130,6 +137,24 @@ enum shm_ring_status shm_ring_write_charged(const struct shm_ring* r, const void
 /* The limits the daemon published (untrusted; the daemon applies its own). */
 void shm_ring_set_limits(const struct shm_ring* r, uint64_t max_message, uint64_t max_storage);
 void shm_ring_limits(const struct shm_ring* r, uint64_t* max_message, uint64_t* max_storage);
+
+/* The group's send delay in ms, published by the daemon (untrusted).  A
+ * client writes through the ring only while it reads 0. */
+void shm_ring_set_delay(const struct shm_ring* r, uint32_t ms);
+uint32_t shm_ring_delay(const struct shm_ring* r);
+
+/* The daemon's: retires the ring (point 5 above).  OK (now or before),
+ * BUSY (the newest reservation lacks its word0: a writer is between two
+ * steps, or was killed there and the sweep has not declared it dead yet;
+ * try again later), CORRUPT.  After OK, shm_ring_write and
+ * shm_ring_write_charged return RETIRED (nothing charged, nothing
+ * written), shm_ring_read returns RETIRED instead of EMPTY. */
+enum shm_ring_status shm_ring_retire(const struct shm_ring* r);
+int shm_ring_retired(const struct shm_ring* r);
+
+/* Idle: every record was read and freed (free == head == tail), so no
+ * reader is still copying out of the data area (a hint: seq_cst loads). */
+int shm_ring_idle(const struct shm_ring* r);
 
 /* Readable hint: a committed or reserved record exists (seq_cst). */
 int shm_ring_nonempty(const struct shm_ring* r);

@@ -205,6 +205,139 @@ TEST(ShmRing, ConcurrentWritersAndReadersExactlyOnceInOrder) {
   EXPECT_EQ(shm_ring_stored(seg.ring()), 0u);
 }
 
+TEST(ShmRing, SendDelayIsPublishedInTheHeader) {
+  Segment seg(1 << 20);
+  EXPECT_EQ(shm_ring_delay(seg.ring()), 0u);
+  shm_ring_set_delay(seg.ring(), 250);
+  EXPECT_EQ(shm_ring_delay(seg.ring()), 250u);
+  shm_ring r2{};
+  ASSERT_EQ(shm_ring_attach(&r2, seg.mem(), seg.bytes()), 0);
+  EXPECT_EQ(shm_ring_delay(&r2), 250u) << "another mapping sees it";
+  ASSERT_EQ(shm_ring_format(&r2, seg.mem(), seg.bytes(), 1024, 1 << 20, 2, 0), 0);
+  EXPECT_EQ(shm_ring_delay(seg.ring()), 0u) << "format starts at 0";
+  // A scribbled value above 32 bits still reads as "not 0".
+  std::uint64_t huge = ~std::uint64_t{0};
+  std::memcpy(seg.mem() + 48, &huge, 8);  // delay_ms: the 7th word
+  EXPECT_NE(shm_ring_delay(seg.ring()), 0u);
+}
+
+TEST(ShmRing, RetiredRingRefusesWritesAndDrainsInOrder) {
+  Segment seg(1 << 20);
+  ASSERT_EQ(seg.write("a"), SHM_RING_OK);
+  ASSERT_EQ(seg.write("bb"), SHM_RING_OK);
+  EXPECT_FALSE(shm_ring_retired(seg.ring()));
+  ASSERT_EQ(shm_ring_retire(seg.ring()), SHM_RING_OK);
+  EXPECT_TRUE(shm_ring_retired(seg.ring()));
+  const std::uint64_t stored = shm_ring_stored(seg.ring());
+  EXPECT_EQ(stored, 1 + 2 + 2 * kOverhead);
+  EXPECT_EQ(seg.write("c"), SHM_RING_RETIRED);
+  EXPECT_EQ(shm_ring_stored(seg.ring()), stored) << "nothing charged";
+  ASSERT_TRUE(shm_ring_charge(seg.ring(), 1 + kOverhead, UINT64_MAX));
+  EXPECT_EQ(shm_ring_write_charged(seg.ring(), "d", 1, 1), SHM_RING_RETIRED);
+  shm_ring_uncharge(seg.ring(), 1 + kOverhead);  // the caller's, on failure
+  EXPECT_TRUE(shm_ring_nonempty(seg.ring()));
+  EXPECT_EQ(seg.read(), "a");
+  EXPECT_EQ(seg.read(), "bb");
+  char buf[8];
+  std::size_t n = 0;
+  EXPECT_EQ(shm_ring_read(seg.ring(), buf, sizeof buf, &n, 2), SHM_RING_RETIRED) << "retired and drained";
+  EXPECT_EQ(shm_ring_stored(seg.ring()), 0u);
+  EXPECT_EQ(shm_ring_retire(seg.ring()), SHM_RING_OK) << "idempotent";
+  struct shm_ring_sweep_state sw{};
+  unsigned fixed = 0;
+  EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 0, 1, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
+  EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 10, 1, 0, never_alive, nullptr, &fixed), SHM_RING_OK)
+      << "a retired ring is not corrupt";
+  shm_ring r2{};
+  ASSERT_EQ(shm_ring_format(&r2, seg.mem(), seg.bytes(), 1024, 1 << 20, 2, 0), 0);
+  EXPECT_FALSE(shm_ring_retired(seg.ring())) << "format makes a live ring";
+  EXPECT_EQ(seg.write("e"), SHM_RING_OK);
+  EXPECT_EQ(seg.read(), "e");
+}
+
+TEST(ShmRing, RetireWaitsForTheNewestReservationsWord0) {
+  Segment seg(1 << 20);
+  ASSERT_EQ(seg.write("kept"), SHM_RING_OK);
+  ASSERT_EQ(shm_ring_test_write_until(seg.ring(), "lost", 4, 4242, SHM_RING_STOP_WORD0), 0);
+  EXPECT_EQ(shm_ring_retire(seg.ring()), SHM_RING_BUSY);
+  EXPECT_FALSE(shm_ring_retired(seg.ring()));
+  struct shm_ring_sweep_state sw{};
+  unsigned fixed = 0;
+  EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 0, 100, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
+  EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 100, 100, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
+  EXPECT_EQ(fixed, 1u);
+  EXPECT_EQ(shm_ring_retire(seg.ring()), SHM_RING_OK);
+  EXPECT_EQ(seg.read(), "kept");
+  char buf[8];
+  std::size_t n = 0;
+  EXPECT_EQ(shm_ring_read(seg.ring(), buf, sizeof buf, &n, 2), SHM_RING_RETIRED) << "the dead record is skipped";
+  EXPECT_EQ(shm_ring_stored(seg.ring()), 0u);
+}
+
+// Writers race the retirement: every write that returned OK is read from
+// the retired ring (in its writer's order) before RETIRED, and no write
+// that began after shm_ring_retire returned gets OK.
+TEST(ShmRing, WritesRacingTheRetirementAreAllReadBeforeRetired) {
+  for (int round = 0; round < 20; ++round) {
+    Segment seg(256 * 1024);
+    constexpr unsigned writers = 3;
+    std::atomic<bool> retired{false}, failed{false};
+    std::atomic<unsigned> ok_total{0};
+    std::vector<unsigned> ok(writers, 0);
+    std::vector<std::thread> threads;
+    for (unsigned w = 0; w < writers; ++w)
+      threads.emplace_back([&, w] {
+        for (unsigned i = 0;;) {
+          bool after = retired.load();
+          std::string m = message(w, i, 8 + (i * 5 + w) % 60);
+          auto st = seg.write(m, 100 + w);
+          if (st == SHM_RING_OK) {
+            if (after) failed = true;
+            ++i;
+            ++ok_total;
+            ok[w] = i;
+          } else if (st == SHM_RING_RETIRED) {
+            return;
+          } else if (st != SHM_RING_FULL && st != SHM_RING_BUSY) {
+            failed = true;
+            return;
+          } else {
+            std::this_thread::yield();
+          }
+        }
+      });
+    std::vector<long> last(writers, -1);
+    unsigned received = 0;
+    auto read_one = [&]() {
+      char buf[128];
+      std::size_t n = 0;
+      auto st = shm_ring_read(seg.ring(), buf, sizeof buf, &n, 200);
+      if (st == SHM_RING_OK) {
+        unsigned w = 0, i = 0;
+        if (std::sscanf(buf, "%u:%u:", &w, &i) != 2 || w >= writers || static_cast<long>(i) != last[w] + 1)
+          failed = true;
+        else
+          last[w] = i;
+        ++received;
+      }
+      return st;
+    };
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (ok_total.load() < 200u + 50u * round && std::chrono::steady_clock::now() < deadline) (void)read_one();
+    while (shm_ring_retire(seg.ring()) == SHM_RING_BUSY) std::this_thread::yield();
+    retired = true;
+    for (auto& t : threads) t.join();
+    shm_ring_status st;
+    while ((st = read_one()) == SHM_RING_OK || st == SHM_RING_BUSY) {
+    }
+    ASSERT_EQ(st, SHM_RING_RETIRED);
+    ASSERT_FALSE(failed);
+    EXPECT_EQ(received, ok_total.load());
+    for (unsigned w = 0; w < writers; ++w) EXPECT_EQ(last[w] + 1, static_cast<long>(ok[w]));
+    EXPECT_EQ(shm_ring_stored(seg.ring()), 0u);
+  }
+}
+
 TEST(ShmRing, WriterKilledBeforeWord0IsSweptAndOthersGoOn) {
   Segment seg(1 << 20);
   ASSERT_EQ(seg.write("before"), SHM_RING_OK);

@@ -40,6 +40,9 @@
  *   A 0-byte read or write returns 0 and consumes nothing, as the devices.
  *   An fd opened write-only (read-only) reads (writes) through the device,
  *   which gives EBADF.
+ * - SYNCHMESS_FAST_LOG=1 in the environment: one line on stderr per
+ *   segment mapped or refused ("synchmess-fast: pid P fd F group G: ..."),
+ *   for diagnostics and for the tests that must know the path was taken.
  * - What the device would give and the ring does not: a buffer that is not
  *   mapped faults in the program (SIGSEGV) instead of EFAULT; the read that
  *   faulted has consumed its message.
@@ -69,6 +72,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -119,6 +123,7 @@ static _Atomic uintptr_t fd_table[FD_SLOTS];
 static atomic_int fd_high; /* highest fd ever given an entry, + 1 */
 static _Atomic(struct fast_map *) group_maps[GROUP_SLOTS];
 static _Atomic uint32_t my_pid;
+static int log_enabled; /* SYNCHMESS_FAST_LOG=1, read once at load */
 
 /* ---- the real functions ------------------------------------------------- */
 
@@ -184,8 +189,26 @@ static void after_fork_child(void)
 __attribute__((constructor)) static void fast_init(void)
 {
 	pthread_once(&real_once, lookup_real);
+	const char *log = getenv("SYNCHMESS_FAST_LOG");
+
 	atomic_store(&my_pid, (uint32_t)getpid());
+	log_enabled = log && strcmp(log, "1") == 0;
 	pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+/* One diagnostic line (SYNCHMESS_FAST_LOG=1); no allocation, errno kept. */
+static void fast_log(int fd, long group, const char *what)
+{
+	char line[160];
+	int saved = errno, n;
+
+	if (!log_enabled)
+		return;
+	n = snprintf(line, sizeof line, "synchmess-fast: pid %u fd %d group %ld: %s\n",
+		     (unsigned)getpid(), fd, group, what);
+	if (n > 0 && REAL(write))
+		real.write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+	errno = saved;
 }
 
 /* ---- the fd table ------------------------------------------------------- */
@@ -429,13 +452,17 @@ static struct fast_map *fetch(int fd)
 	int saved = errno, memfd;
 
 	memset(&t, 0, sizeof t);
-	if (ioctl(fd, SYNCHMESS_IOCTL_FAST_TICKET, &t) == 0 &&
-	    t.version == SYNCHMESS_FAST_VERSION) {
-		memfd = exchange(&t, &bytes);
-		if (memfd >= 0) {
-			m = map_segment(memfd, bytes, t.group);
-			REAL(close)(memfd);
-		}
+	if (ioctl(fd, SYNCHMESS_IOCTL_FAST_TICKET, &t) != 0) {
+		fast_log(fd, -1, errno == ENOTTY ? "no segment handed out (ENOTTY): the device"
+						 : "ticket refused: the device");
+	} else if (t.version != SYNCHMESS_FAST_VERSION) {
+		fast_log(fd, t.group, "unknown ticket version: the device");
+	} else if ((memfd = exchange(&t, &bytes)) < 0) {
+		fast_log(fd, t.group, "exchange at the daemon's socket failed: the device");
+	} else {
+		m = map_segment(memfd, bytes, t.group);
+		fast_log(fd, t.group, m ? "on the shared ring" : "segment refused (seals, size, header): the device");
+		REAL(close)(memfd);
 	}
 	errno = saved;
 	return m;

@@ -64,6 +64,13 @@ class DelayLine {
   std::size_t revoke();  // messages destroyed
   void shutdown();
   std::size_t pending() const;
+  // Runs f() under the line's lock: no defer, publication, revoke or flush
+  // runs meanwhile (the group's growth and repair).  f must not call the line.
+  template <class F>
+  void locked(F&& f) {
+    std::lock_guard lock(mu_);
+    f();
+  }
 
  private:
   struct Pending {

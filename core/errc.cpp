@@ -22,6 +22,8 @@ int to_errno(Errc e) noexcept {
     case Errc::cluster_unavailable: return EIO;
     case Errc::no_such_group: return ENODEV;
     case Errc::try_again: return EAGAIN;
+    case Errc::fast_disabled: return ENOTTY;
+    case Errc::access_denied: return EACCES;
   }
   return EIO;
 }
@@ -41,9 +43,11 @@ std::string_view describe(Errc e) noexcept {
     case Errc::invalid_argument: return "invalid argument";
     case Errc::device_failed: return "device could not be created";
     case Errc::no_such_group: return "no group behind the device";
-    case Errc::try_again: return "too many requests waiting";
+    case Errc::try_again: return "too many requests waiting, or busy: try again";
     case Errc::own_request: return "request from the daemon's own helper";
     case Errc::cluster_unavailable: return "the NATS cluster did not answer in time";
+    case Errc::fast_disabled: return "the fast path is disabled";
+    case Errc::access_denied: return "token not valid for this caller";
   }
   return "unknown error";
 }

@@ -33,6 +33,8 @@ enum class Errc {
   try_again,        // a bounded queue is full (FUSE install)     -> EAGAIN
   own_request,      // a request made by the daemon's own helper  -> EIO
   cluster_unavailable,  // --cluster: the NATS cluster did not answer -> EIO
+  fast_disabled,    // the fast path is off (synchmessd --no-fast)  -> ENOTTY
+  access_denied,    // a fast-path token not valid for the caller  -> EACCES
 };
 
 template <class T>

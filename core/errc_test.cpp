@@ -32,6 +32,8 @@ std::optional<int> expected_errno(Errc e) {
     case Errc::try_again: return EAGAIN;
     case Errc::own_request: return EIO;
     case Errc::cluster_unavailable: return EIO;
+    case Errc::fast_disabled: return ENOTTY;
+    case Errc::access_denied: return EACCES;
   }
   return std::nullopt;
 }
@@ -50,7 +52,7 @@ TEST(Errc, EveryValueMapsToItsErrno) {
     EXPECT_NE(describe(e), "unknown error") << "Errc #" << i << " has no description";
     ++checked;
   }
-  EXPECT_EQ(checked, static_cast<int>(Errc::cluster_unavailable) + 1);
+  EXPECT_EQ(checked, static_cast<int>(Errc::access_denied) + 1);
 }
 
 // The rows spelled out, so a wrong mapping names itself in the output.
@@ -71,6 +73,8 @@ TEST(Errc, MapsToTheModulesErrnos) {
   EXPECT_EQ(to_errno(Errc::try_again), EAGAIN);
   EXPECT_EQ(to_errno(Errc::own_request), EIO);
   EXPECT_EQ(to_errno(Errc::cluster_unavailable), EIO);
+  EXPECT_EQ(to_errno(Errc::fast_disabled), ENOTTY);
+  EXPECT_EQ(to_errno(Errc::access_denied), EACCES);
 }
 
 }  // namespace

@@ -1,29 +1,51 @@
 // group.h - one SynchMess group: its queue, storage, delay and barrier.
 //
 // Contract (docs/abi.md):
+//  - The readable queue IS a ring (ring/shm_ring.h) in a shared-memory
+//    segment (segment.h) that fast-path clients may map and use directly;
+//    every operation here runs on the same ring, so FIFO and exactly-once
+//    hold whichever path each side takes.
 //  - send(bytes): EPERM-class errors when bytes exceed max_message_size or
 //    the group's storage would exceed max_storage_size.  Storage counts
 //    storage_charge() (length + overhead, size_limits.h) of readable and of
-//    delayed messages: it is reserved when a
+//    delayed messages, in the ring's shared counter: it is reserved when a
 //    message is written, so a delayed message can never be dropped later for
 //    lack of room.  An empty write succeeds with 0 and queues nothing (an
 //    empty message would read as "queue empty").  With a delay set the
 //    message becomes readable after the delay; send still returns at once.
+//    Delayed messages wait in the DelayLine (daemon memory) and are written
+//    into the ring when due; a ring that cannot take one now (a writer
+//    between two steps, corruption) makes the line retry, never drop.
 //  - receive(): the oldest readable message, whole (the caller copies what
 //    fits; the rest of a message is never left behind), or nullptr.
 //    Readable messages are FIFO in the sense of message_queue.h.
+//  - Growth: when max_storage_size rises above what the segment holds, the
+//    group makes a bigger segment (generation + 1) and retires the old one
+//    (shm_ring_retire): readers drain the old ring, then read the new one;
+//    while an old one drains, its readable messages count against the limit
+//    with the new ring's counter, so EPERM falls at the same byte.
 //  - set_send_delay / revoke_delayed / flush_delayed: delay_line.h.
 //  - sleep / awake / cancel_sleep: barrier.h.
-//  - After every publication the listener (if any) is told, outside locks.
-//  - stats(): the group's counters (group_counters.h); opened()/closed()
-//    count the open files of its device, told by the request layer.
-// Thread safety: every member may be called from any thread; send and
-// receive of immediate messages take no lock, and neither does stats().
+//  - After every publication by the daemon the listener (if any) is told,
+//    outside locks (fast-path writers tell the daemon with FAST_KICK).
+//  - stats(): the group's counters (group_counters.h); queued counts come
+//    from the rings; opened()/closed() count the open files of its device.
+//  - sweep(): the daemon's periodic repair (one thread): shm_ring_sweep on
+//    each ring, re-format of a corrupt one (its messages are lost; delayed
+//    messages are kept and their charges re-applied), growth, limits.
+// Thread safety: every member may be called from any thread, sweep() from
+// one thread at a time; send and receive of immediate messages take no
+// lock, and neither does stats().  Delayed sends, growth and repair take the
+// group's growth mutex (never held by the read/write path).
 #pragma once
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
 #include <span>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -31,9 +53,9 @@
 #include "core/delay_line.h"
 #include "core/errc.h"
 #include "core/group_counters.h"
-#include "core/size_limits.h"
 #include "core/message.h"
-#include "core/message_queue.h"
+#include "core/segment.h"
+#include "core/size_limits.h"
 
 namespace synchmess {
 
@@ -51,12 +73,30 @@ class GroupListener {
 
 struct GroupOptions {
   unsigned descriptor = 0;
-  std::size_t reserve_nodes = 16;  // queue nodes allocated up front
+  std::size_t reserve_nodes = 16;  // unused since the queue is a ring (kept for callers)
   GroupListener* listener = nullptr;
+};
+
+// What sweep() found and did.
+struct SweepReport {
+  unsigned repaired = 0;         // records the ring sweep repaired
+  bool reformatted = false;      // the current ring was corrupt and re-formatted
+  bool abandoned = false;        // a retired ring was corrupt and given up
+  std::uint64_t generation = 0;  // of the current segment
+};
+
+// The current segment, for the fast path's hand-out.
+struct FastSegment {
+  int fd;  // owned by the group
+  std::uint64_t bytes;
+  std::uint64_t generation;
 };
 
 class Group final : private DelaySink {
  public:
+  // The smallest segment: shm_ring_segment_bytes(max(max_storage, this)).
+  static constexpr std::uint64_t min_segment_holds = std::uint64_t{1} << 20;
+  // Throws std::system_error (ENOMEM) when the segment cannot be made.
   Group(boost::asio::any_io_executor executor, const Limits& limits, GroupOptions options);
   ~Group();
   Group(const Group&) = delete;
@@ -68,9 +108,19 @@ class Group final : private DelaySink {
   MessagePtr receive() noexcept;
   // receive() copied into out: the copied length (0 when empty).
   std::size_t receive_into(std::span<std::byte> out) noexcept;
-  bool readable() const noexcept { return !queue_.empty(); }
+  // The oldest message handed to fn(std::span<const std::byte>) without a
+  // copy (the bytes are in the shared segment: a hostile client may change
+  // them meanwhile, never their bounds).  false when empty.
+  template <class F>
+  bool receive_with(F&& fn) noexcept {
+    auto call = [](const unsigned char* p, std::size_t n, void* ctx) {
+      (*static_cast<F*>(ctx))(std::span<const std::byte>(reinterpret_cast<const std::byte*>(p), n));
+    };
+    return receive_raw(call, &fn);
+  }
+  bool readable() const noexcept;
 
-  Result<void> set_send_delay(unsigned ms) { return delays_.set_delay(ms); }
+  Result<void> set_send_delay(unsigned ms);
   unsigned send_delay() const noexcept { return delays_.delay_ms(); }
   std::size_t revoke_delayed();
   std::size_t flush_delayed();
@@ -81,12 +131,33 @@ class Group final : private DelaySink {
   bool cancel_sleep(Barrier::Ticket t, Errc why) { return barrier_.cancel(t, why); }
 
   // Storage charged for readable plus delayed messages (storage_charge of
-  // each message's length).
-  std::size_t stored_bytes() const noexcept { return stored_.load(std::memory_order_acquire); }
+  // each message's length), on both paths.
+  std::size_t stored_bytes() const noexcept;
 
   GroupStats stats() const noexcept;
   void opened() noexcept { counters_.opened(); }
   void closed() noexcept { counters_.closed(); }
+
+  // --- fast path (daemon side) ---
+  // The current segment for a client; Errc::try_again while an older
+  // segment still drains (a client must not read the new ring first).
+  // Marks the group as shared (sweep() then matters).
+  Result<FastSegment> fast_segment();
+  bool fast_shared() const noexcept { return shared_.load(std::memory_order_relaxed); }
+  // The device has poll waiters: sets the rings' pollers flag (seq_cst);
+  // the caller re-checks readable() after setting it.
+  void set_pollers(bool waiting) noexcept;
+  // Publishes the current limits into the ring and grows it if
+  // max_storage_size rose above what it holds (after IOCTL_SET_PARAMS).
+  void apply_limits();
+  // The periodic repair; alive(pid, ctx) as shm_ring_sweep.  stall_ms: the
+  // ring's stall bound.
+  SweepReport sweep(std::uint64_t now_ms, std::uint64_t stall_ms, int (*alive)(std::uint32_t, void*),
+                    void* ctx);
+  // A daemon operation met a corrupt or falsely retired ring: sweep() soon.
+  bool needs_repair() const noexcept { return needs_repair_.load(std::memory_order_relaxed); }
+  std::uint64_t generation() const noexcept { return current_.load(std::memory_order_acquire)->generation(); }
+  std::uint64_t segment_bytes() const noexcept;  // all segments the group maps now
 
   // Cancels sleepers (EINTR) and timers, destroys delayed messages.
   void shutdown();
@@ -95,15 +166,40 @@ class Group final : private DelaySink {
   MessagePtr publish(MessagePtr m) noexcept override;
   void published() noexcept override;
   void discarded(std::size_t bytes) noexcept override;
-  bool reserve(std::size_t bytes) noexcept;
-  void release(std::size_t bytes) noexcept;
+  bool receive_raw(shm_ring_consumer fn, void* ctx) noexcept;
+  Result<std::size_t> send_immediate(std::span<const std::byte> bytes);
+  // Readable charge of the retired segments before `until` (their counters
+  // minus the delayed charge they held when retired).
+  std::uint64_t old_readable(const Segment* until) const noexcept;
+  void advance_oldest(Segment* s) noexcept;
+  bool grow();                        // needs growth_mu_
+  void repair_current();              // needs growth_mu_
+  // On the write path: one comparison unless the limit rose; a growth that
+  // could not retire the old ring is retried by sweep(), not by every write.
+  void maybe_grow() {
+    if (limits_.max_storage_size.load(std::memory_order_relaxed) > current_.load(std::memory_order_acquire)->holds() &&
+        !grow_blocked_.load(std::memory_order_relaxed))
+      apply_limits();
+  }
 
   const unsigned descriptor_;
   const Limits& limits_;
   GroupListener* const listener_;
-  std::atomic<std::size_t> stored_{0};
   GroupCounters counters_;
-  MessageQueue queue_;
+  // Segments: oldest_ (readers start there) -> next -> ... -> current_
+  // (writers).  All live until the group dies (segments_ owns them).
+  std::mutex growth_mu_;
+  std::vector<std::unique_ptr<Segment>> segments_;  // growth_mu_
+  std::atomic<Segment*> current_{nullptr};
+  std::atomic<Segment*> oldest_{nullptr};
+  std::atomic<bool> growing_{false};
+  std::atomic<bool> shared_{false};
+  std::atomic<bool> pollers_{false};
+  std::atomic<bool> needs_repair_{false};
+  std::atomic<bool> grow_blocked_{false};
+  // Charge of the messages in the delay line (changed under the line's
+  // lock, or under growth_mu_ for a delayed send).
+  std::atomic<std::uint64_t> delayed_charge_{0};
   DelayLine delays_;
   Barrier barrier_;
 };

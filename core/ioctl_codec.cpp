@@ -1,6 +1,7 @@
 #include "core/ioctl_codec.h"
 
 #include "synchmess_interface.h"
+#include "synchmess_fast.h"
 #include "synchmess_stats.h"
 
 namespace synchmess {
@@ -27,6 +28,10 @@ IoctlSpec decode_ioctl(std::uint32_t cmd) noexcept {
       return {IoctlOp::revoke, 0, 0};
     case static_cast<std::uint32_t>(IOCTL_FLUSH_DELAYED_MESSAGES):
       return {IoctlOp::flush, 0, 0};
+    case static_cast<std::uint32_t>(SYNCHMESS_IOCTL_FAST_TICKET):
+      return {IoctlOp::fast_ticket, 0, sizeof(synchmess_fast_ticket)};
+    case static_cast<std::uint32_t>(SYNCHMESS_IOCTL_FAST_KICK):
+      return {IoctlOp::fast_kick, 0, 0};
     default:
       return {};
   }

@@ -24,6 +24,8 @@ enum class IoctlOp {
   set_send_delay, // group
   revoke,         // group
   flush,          // group
+  fast_ticket,    // group (synchmess_fast.h)
+  fast_kick,      // group (synchmess_fast.h)
 };
 
 struct IoctlSpec {

@@ -32,6 +32,15 @@ TEST(IoctlCodec, StatisticsMoveTheirWholeStruct) {
   EXPECT_EQ(decode_ioctl(0x8080D309u).op, IoctlOp::unknown);  // number 9 with another size
 }
 
+TEST(IoctlCodec, FastPathNumbers) {
+  auto ticket = decode_ioctl(0x8080D310u);  // _IOR(0xD3, 16, 128 bytes)
+  EXPECT_EQ(ticket.op, IoctlOp::fast_ticket);
+  EXPECT_EQ(ticket.in_size, 0u);
+  EXPECT_EQ(ticket.out_size, 128u);
+  EXPECT_EQ(decode_ioctl(0x0000D311u).op, IoctlOp::fast_kick);
+  EXPECT_EQ(decode_ioctl(0x8040D310u).op, IoctlOp::unknown);  // number 16 with another size
+}
+
 TEST(IoctlCodec, UnknownNumbers) {
   EXPECT_EQ(decode_ioctl(0x0000D363u).op, IoctlOp::unknown);  // _IO(0xD3, 99)
   EXPECT_EQ(decode_ioctl(0x5401u).op, IoctlOp::unknown);      // TCGETS

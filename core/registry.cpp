@@ -1,6 +1,7 @@
 #include "core/registry.h"
 
 #include <algorithm>
+#include <exception>
 #include <utility>
 
 namespace synchmess {
@@ -23,11 +24,15 @@ Result<Registry::Installed> Registry::install(unsigned descriptor) {
   std::lock_guard lock(install_mu_);
   if (stopped_) return fail(Errc::shutting_down);
   if (Group* g = find(descriptor)) return Installed{g, false};
-  auto group = std::make_unique<Group>(
-      executor_, limits_,
-      GroupOptions{.descriptor = descriptor,
-                   .reserve_nodes = options_.reserve_nodes,
-                   .listener = options_.listener});
+  std::unique_ptr<Group> group;
+  try {
+    group = std::make_unique<Group>(executor_, limits_,
+                                    GroupOptions{.descriptor = descriptor,
+                                                 .reserve_nodes = options_.reserve_nodes,
+                                                 .listener = options_.listener});
+  } catch (const std::exception&) {  // no memory or descriptors for its segment
+    return fail(Errc::out_of_memory);
+  }
   Group* g = group.get();
   owned_.push_back(std::move(group));
   slots_[descriptor - 1].store(g, std::memory_order_release);

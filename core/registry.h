@@ -8,6 +8,8 @@
 //  - installed() counts the groups installed; find_from(d) returns the
 //    installed group with the lowest descriptor >= d, or nullptr (a scan
 //    of at most max_groups slots); neither takes a lock.
+//  - install fails with Errc::out_of_memory when the group's shared-memory
+//    segment cannot be made (segment.h).
 //  - A group, once installed, lives until the registry is destroyed.
 //  - shutdown() shuts every group down (sleepers get Errc::interrupted,
 //    delayed messages are destroyed, timers stop).

@@ -2,6 +2,8 @@
 
 #include <poll.h>
 
+#include "synchmess_fast.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -43,6 +45,7 @@ void GroupRequests::release(Group& g, Reply reply, const fuse_file_info& fi) {
       ph = it->second;
       p->by_file.erase(it);
       poll_handles_.fetch_sub(1, std::memory_order_seq_cst);
+      if (p->by_file.empty()) g.set_pollers(false);
     }
   }
   if (ph != nullptr) handles_.destroy(ph);
@@ -52,12 +55,10 @@ void GroupRequests::release(Group& g, Reply reply, const fuse_file_info& fi) {
 
 void GroupRequests::read(Group& g, Reply reply, std::size_t size) {
   if (backend_ != nullptr) return backend_->read(g, std::move(reply), size);
-  MessagePtr m = g.receive();
-  if (!m) {
-    reply.data({});
-    return;
-  }
-  reply.data(m->bytes().first(std::min(size, m->size())));
+  // Answered straight from the group's segment: no copy, and a message
+  // taken from the ring is always answered (as before, when it was popped).
+  bool taken = g.receive_with([&](std::span<const std::byte> b) { reply.data(b.first(std::min(size, b.size()))); });
+  if (!taken) reply.data({});
 }
 
 void GroupRequests::write(Group& g, Reply reply, std::span<const std::byte> bytes) {
@@ -106,6 +107,13 @@ void GroupRequests::ioctl(Group& g, Reply reply, IoctlSpec spec, std::span<const
       g.flush_delayed();
       reply.ioctl(0);
       return;
+    case IoctlOp::fast_ticket:
+      fast_ticket(g, std::move(reply));
+      return;
+    case IoctlOp::fast_kick:
+      notify_pollers(g);
+      reply.ioctl(0);
+      return;
     default:
       reply.fail(Errc::unknown_request);
       return;
@@ -117,6 +125,8 @@ void GroupRequests::backend_ioctl(Group& g, Reply reply, IoctlSpec spec, std::sp
     case IoctlOp::awake: return backend_->awake(g, std::move(reply));
     case IoctlOp::revoke: return backend_->revoke(g, std::move(reply));
     case IoctlOp::flush: return backend_->flush(g, std::move(reply), true);
+    case IoctlOp::fast_ticket: return reply.fail(Errc::fast_disabled);  // the queue is the cluster's
+    case IoctlOp::fast_kick: return reply.ioctl(0);
     case IoctlOp::set_send_delay: {
       if (in.size() < sizeof(unsigned)) return reply.fail(Errc::bad_address);
       unsigned ms = 0;
@@ -125,6 +135,24 @@ void GroupRequests::backend_ioctl(Group& g, Reply reply, IoctlSpec spec, std::sp
     }
     default: return reply.fail(Errc::unknown_request);
   }
+}
+
+void GroupRequests::fast_ticket(Group& g, Reply reply) {
+  if (fast_tickets_ == nullptr) return reply.fail(Errc::fast_disabled);
+  const fuse_ctx* ctx = reply.context();
+  if (ctx == nullptr) return reply.fail(Errc::not_permitted);
+  auto seg = g.fast_segment();
+  if (!seg) return reply.fail(seg.error());
+  auto token = fast_tickets_->issue(ctx->uid, g.descriptor(), FastTickets::Clock::now());
+  if (!token) return reply.fail(token.error());
+  synchmess_fast_ticket t{};
+  t.token = *token;
+  t.segment_bytes = seg->bytes;
+  t.generation = seg->generation;
+  t.group = g.descriptor();
+  t.version = SYNCHMESS_FAST_VERSION;
+  std::memcpy(t.socket_path, fast_socket_.data(), std::min(fast_socket_.size(), sizeof t.socket_path - 1));
+  reply.ioctl(0, std::as_bytes(std::span(&t, 1)));
 }
 
 // Order matters: the call is in the table and the interrupt callback is
@@ -212,6 +240,9 @@ void GroupRequests::poll(Group& g, Reply reply, const fuse_file_info& fi, fuse_p
     auto [it, inserted] = p.by_file.try_emplace(fi.fh, ph);
     if (inserted) {
       poll_handles_.fetch_add(1, std::memory_order_seq_cst);
+      // Fast-path writers read the flag after they commit and then ask
+      // for a notification (FAST_KICK); set before the re-check below.
+      g.set_pollers(true);
     } else {
       replaced = it->second;
       it->second = ph;
@@ -219,19 +250,20 @@ void GroupRequests::poll(Group& g, Reply reply, const fuse_file_info& fi, fuse_p
   }
   if (replaced != nullptr) handles_.destroy(replaced);
   // A message published between the check above and the registration
-  // would have found no handle: look again now that the handle is visible.
+  // (or the pollers flag) would have found no handle: look again now that
+  // the handle is visible.
   bool now = has_message();
   reply.poll(writable | (now ? readable : 0));
-  if (now) notify_pollers(g.descriptor());
+  if (now) notify_pollers(g);
 }
 
 void GroupRequests::on_readable(Group& g) noexcept {
   if (poll_handles_.load(std::memory_order_seq_cst) == 0) return;
-  notify_pollers(g.descriptor());
+  notify_pollers(g);
 }
 
-void GroupRequests::notify_pollers(unsigned descriptor) noexcept {
-  Pollers* p = pollers_[descriptor].load(std::memory_order_acquire);
+void GroupRequests::notify_pollers(Group& g) noexcept {
+  Pollers* p = pollers_[g.descriptor()].load(std::memory_order_acquire);
   if (p == nullptr) return;
   std::unordered_map<std::uint64_t, fuse_pollhandle*> handles;
   {
@@ -239,6 +271,7 @@ void GroupRequests::notify_pollers(unsigned descriptor) noexcept {
     if (p->by_file.empty()) return;
     handles.swap(p->by_file);
     poll_handles_.fetch_sub(static_cast<long>(handles.size()), std::memory_order_seq_cst);
+    g.set_pollers(false);
   }
   for (auto [fh, ph] : handles) {
     handles_.notify(ph);

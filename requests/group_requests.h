@@ -13,11 +13,17 @@
 //    interrupted (signal, kill) or the daemon stops; an interrupted sleeper
 //    is gone and AWAKE does not count it.  Master-only and unknown numbers
 //    fail EPERM.
+//  - FAST_TICKET (synchmess_fast.h): a ticket for the caller's uid and the
+//    group's current segment; ENOTTY when the fast path is off, EAGAIN while
+//    an older segment drains or the token table is full.  FAST_KICK
+//    notifies the group's pollers (a fast-path writer published).
 //  - poll: POLLIN when a message is readable; POLLOUT always (a write never
 //    blocks).  A poller is notified when a message becomes readable.  At
 //    most one poll handle is kept per open file: a new poll replaces (and
 //    destroys) the file's previous handle, so memory is bounded by the
-//    number of open files whatever the number of polls.
+//    number of open files whatever the number of polls.  While a group has
+//    poll handles its rings' pollers flag is set (shm_ring.h), so that
+//    fast-path writers send FAST_KICK.
 // Sleepers: each SLEEP is tracked by an object of its own (SleepCall), never
 // by the fuse_req_t alone, whose address libfuse recycles once answered.
 // Poll handles are notified and destroyed through a PollHandles (libfuse's
@@ -36,12 +42,14 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 #include <unordered_map>
 
 #include <boost/asio/io_context.hpp>
 
 #include "core/group.h"
 #include "core/ioctl_codec.h"
+#include "requests/fast_tickets.h"
 #include "requests/fuse_api.h"
 #include "requests/group_backend.h"
 #include "requests/reply.h"
@@ -86,6 +94,13 @@ class GroupRequests final : public GroupListener {
   // Before any request: the group operations named above go to `backend`
   // (which outlives this object's requests).  nullptr: the local core.
   void set_backend(GroupBackend* backend) noexcept { backend_ = backend; }
+  // Before any request: the fast path's hand-out.  nullptr (the default,
+  // synchmessd --no-fast, and always with a backend): FAST_TICKET fails
+  // ENOTTY.  socket_path is copied into every ticket.
+  void set_fast(FastTickets* tickets, std::string socket_path) {
+    fast_tickets_ = tickets;
+    fast_socket_ = std::move(socket_path);
+  }
 
   void on_readable(Group& g) noexcept override;
   // Drops every registered poll handle (pollers get no further wake-ups).
@@ -115,16 +130,19 @@ class GroupRequests final : public GroupListener {
   };
 
   void sleep(Group& g, Reply reply);
+  void fast_ticket(Group& g, Reply reply);
   void backend_ioctl(Group& g, Reply reply, IoctlSpec spec, std::span<const std::byte> in);
   static void on_interrupt(fuse_req_t req, void* self);
   void interrupted(fuse_req_t req);
   Pollers& pollers(unsigned descriptor);
-  void notify_pollers(unsigned descriptor) noexcept;
+  void notify_pollers(Group& g) noexcept;
 
   boost::asio::io_context& io_;
   const unsigned max_groups_;
   PollHandles& handles_;
   GroupBackend* backend_ = nullptr;
+  FastTickets* fast_tickets_ = nullptr;
+  std::string fast_socket_;
   std::function<void()> sleep_window_hook_;
   std::atomic<std::uint64_t> next_file_{1};
   // Sleepers by request: an entry lives from sleep() until the completion,

@@ -74,6 +74,10 @@ void MasterRequests::ioctl(Reply reply, IoctlSpec spec, std::span<const std::byt
       }
       limits_.max_message_size.store(msg);
       limits_.max_storage_size.store(store);
+      // Every group publishes the limits to its fast-path clients and, when
+      // the storage limit rose above what its segment holds, grows it.
+      for (Group* g = registry_.find_from(1); g != nullptr; g = registry_.find_from(g->descriptor() + 1))
+        g->apply_limits();
       log::info("parameters set: max_message_size={} max_storage_size={}", msg, store);
       reply.ioctl(0);
       return;

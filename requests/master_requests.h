@@ -7,7 +7,9 @@
 //    (created if new) and its device exists before `finish` runs with the
 //    path; the transport then writes the path back and replies.
 //  - get_params / set_params: the extension ioctls; set is for root only
-//    (EPERM), zero fields are kept, and values out of range fail EINVAL.
+//    (EPERM), zero fields are kept, and values out of range fail EINVAL;
+//    set_params then applies them to every group (Group::apply_limits:
+//    published to the fast path, segments grown).
 //  - get_stats / get_group_stats: the statistics (stats_requests.h); any
 //    caller; uptime counts from this object's construction.
 //  - any other ioctl: EPERM.

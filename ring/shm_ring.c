@@ -419,6 +419,12 @@ enum shm_ring_status shm_ring_retire(const struct shm_ring* r) {
   return SHM_RING_BUSY;
 }
 
+int shm_ring_idle(const struct shm_ring* r) {
+  struct seg_header* s = hdr(r);
+  uint64_t f = ld(&s->free), h = ld(&s->head), t = ld(&s->tail) >> SIZE_BITS;
+  return f == h && h == t;
+}
+
 int shm_ring_nonempty(const struct shm_ring* r) {
   struct seg_header* s = hdr(r);
   return ld(&s->head) != (ld(&s->tail) >> SIZE_BITS);

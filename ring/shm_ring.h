@@ -152,6 +152,10 @@ uint32_t shm_ring_delay(const struct shm_ring* r);
 enum shm_ring_status shm_ring_retire(const struct shm_ring* r);
 int shm_ring_retired(const struct shm_ring* r);
 
+/* Idle: every record was read and freed (free == head == tail), so no
+ * reader is still copying out of the data area (a hint: seq_cst loads). */
+int shm_ring_idle(const struct shm_ring* r);
+
 /* Readable hint: a committed or reserved record exists (seq_cst). */
 int shm_ring_nonempty(const struct shm_ring* r);
 /* Messages and payload bytes between head and tail (a hint; 0 on corruption). */

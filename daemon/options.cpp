@@ -10,6 +10,7 @@
 
 #include "core/registry.h"
 #include "core/size_limits.h"
+#include "synchmess_fast.h"
 #include "synchmess_interface.h"
 
 namespace synchmess {
@@ -17,6 +18,7 @@ namespace {
 
 constexpr std::size_t device_path_size = sizeof(group_t{}.device_path);
 constexpr std::string_view device_name = "/synchmess";
+constexpr std::size_t fast_socket_size = sizeof(synchmess_fast_ticket{}.socket_path);
 
 // CLI11's TOML/INI reader, fed one line at a time so that a refused value can
 // name its line.  Remembers where each setting came from and whether the
@@ -117,6 +119,16 @@ class Parser {
            "largest message in bytes, 1..{} (default {})");
     number(o.max_storage_size, "--max-storage-size", Limits::largest_max_storage_size,
            "bytes stored per group, readable plus delayed,\n1..{} (default {})");
+    app_.add_flag("--no-fast", o.no_fast,
+                  "no shared-memory fast path: SYNCHMESS_IOCTL_FAST_TICKET\n"
+                  "fails ENOTTY and clients use the devices")
+        ->check(noted("--no-fast", boolean()));
+    app_.add_option("--fast-socket", o.fast_socket,
+                    "the fast path's hand-out socket (AF_UNIX\n"
+                    "SOCK_SEQPACKET, mode 0666; default\n"
+                    "/run/synchmess/fast.sock)")
+        ->type_name("PATH")
+        ->transform(noted("--fast-socket", absolute_path()));
     number(o.threads, "--threads", Options::largest_threads, "request threads, 1..{} (default: one per core,\nat least 2)");
     app_.add_option("--cluster", o.cluster.servers,
                     "share every group with the other synchmessd of a\n"
@@ -158,6 +170,9 @@ class Parser {
     if (transport_ == "cuse") o_.transport = TransportKind::cuse;
     else if (transport_ == "fuse") o_.transport = TransportKind::fuse;
     else o_.transport = TransportKind::automatic;
+    if (o_.fast_socket.size() >= fast_socket_size)
+      return fmt::format("{}--fast-socket: {} is too long: {} bytes, at most {} (synchmess_fast_ticket.socket_path)",
+                         config_->where("fast-socket"), o_.fast_socket, o_.fast_socket.size(), fast_socket_size - 1);
     if (std::size_t limit = longest_dev_dir(o_.max_groups); o_.dev_dir.size() > limit)
       return fmt::format(
           "{}--dev-dir: {} is too long: {} bytes, at most {} with --max-groups={} (the path of the "

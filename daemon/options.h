@@ -8,6 +8,7 @@
 //              [--cluster-prefix=NAME] [--cluster-creds=FILE]
 //              [--cluster-tls-ca=FILE] [--cluster-tls-cert=FILE]
 //              [--cluster-tls-key=FILE] [--cluster-timeout=MS]
+//              [--no-fast] [--fast-socket=PATH]
 // (also `--name value`, and -h).  A config file holds the same settings as
 // `name = value` lines, option names without the dashes ('#' starts a
 // comment; quotes around a value are removed); the command line wins over the
@@ -15,7 +16,8 @@
 // message naming the option (and FILE:LINE for a value from the file), never a
 // partial configuration.  --dev-dir is refused when the longest device path,
 // DIR/synchmessN with N = max-groups, does not fit group_t.device_path.
-// usage() is the --help text.
+// --fast-socket must be absolute and shorter than the 96 bytes of
+// synchmess_fast_ticket.socket_path.  usage() is the --help text.
 // Thread safety: both are pure functions of their input (and the file).
 #pragma once
 
@@ -45,6 +47,8 @@ struct Options {
   std::size_t max_storage_size = Limits::default_max_storage_size;
   unsigned threads = 0;  // 0: one per core, at least 2; at most largest_threads
   bool help = false;
+  bool no_fast = false;  // FAST_TICKET fails ENOTTY: no segment is handed out
+  std::string fast_socket = "/run/synchmess/fast.sock";
   ClusterOptions cluster;  // cluster.servers empty: no cluster
 };
 

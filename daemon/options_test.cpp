@@ -278,3 +278,30 @@ TEST(Options, BadClusterValuesAreRefusedNamingTheOption) {
 }
 
 }  // namespace synchmess
+
+namespace synchmess {
+
+TEST(Options, FastPathOptions) {
+  auto d = parse_options({});
+  ASSERT_TRUE(d.error.empty());
+  EXPECT_FALSE(d.options.no_fast);
+  EXPECT_EQ(d.options.fast_socket, "/run/synchmess/fast.sock");
+  auto p = parse_options({"--no-fast", "--fast-socket=/tmp/x/fast.sock/"});
+  ASSERT_TRUE(p.error.empty()) << p.error;
+  EXPECT_TRUE(p.options.no_fast);
+  EXPECT_EQ(p.options.fast_socket, "/tmp/x/fast.sock");
+  ConfigFile f("no-fast = yes\nfast-socket = /run/s.sock\n");
+  auto c = parse_options({f.arg()});
+  ASSERT_TRUE(c.error.empty()) << c.error;
+  EXPECT_TRUE(c.options.no_fast);
+  EXPECT_EQ(c.options.fast_socket, "/run/s.sock");
+  auto rel = parse_options({"--fast-socket=fast.sock"});
+  EXPECT_NE(rel.error.find("--fast-socket"), std::string::npos) << rel.error;
+  std::string longest = "/" + std::string(94, 'a');  // 95 bytes + NUL fill the 96
+  EXPECT_TRUE(parse_options({"--fast-socket=" + longest}).error.empty());
+  auto too_long = parse_options({"--fast-socket=" + longest + "b"});
+  EXPECT_NE(too_long.error.find("--fast-socket"), std::string::npos) << too_long.error;
+  EXPECT_FALSE(too_long.options.no_fast) << "never a partial configuration";
+}
+
+}  // namespace synchmess

@@ -15,8 +15,10 @@
 #include "cluster/cluster_groups.h"
 #include "core/registry.h"
 #include "core/size_limits.h"
+#include "requests/fast_tickets.h"
 #include "requests/group_requests.h"
 #include "requests/log.h"
+#include "daemon/fast_path.h"
 #include "daemon/memory_trimmer.h"
 #include "daemon/notifier.h"
 #include "cuse-master/cuse_transport.h"
@@ -70,6 +72,8 @@ struct Service::State {
   GroupRequests groups;
   std::unique_ptr<ClusterGroups> cluster;  // --cluster: the groups' backend
   Registry registry;
+  FastTickets tickets;
+  std::unique_ptr<FastPath> fast;  // null: --no-fast, --cluster, or its socket failed
   std::unique_ptr<Transport> transport;
 };
 
@@ -136,6 +140,7 @@ int Service::run(std::function<void()> ready) {
     else
       log::error("{}: stopping with exit status {} so that a supervisor restarts the service", reason, code);
     exit_code = code;
+    if (s.fast) s.fast->stop();
     notifier.stop();
     trimmer.stop();
     s.transport->begin_stop();
@@ -154,6 +159,19 @@ int Service::run(std::function<void()> ready) {
       return 1;
     }
     s.groups.set_backend(s.cluster.get());
+  }
+  if (!s.options.no_fast && !s.cluster) {
+    // The shared-memory fast path (docs/abi.md): without its socket the
+    // daemon still serves everything through the devices.
+    s.fast = std::make_unique<FastPath>(s.io, s.registry, s.tickets, s.options.fast_socket);
+    std::string fast_error;
+    if (s.fast->start(fast_error)) {
+      s.groups.set_fast(&s.tickets, s.options.fast_socket);
+      log::info("fast path: hand-out socket {}", s.options.fast_socket);
+    } else {
+      log::warn("fast path off (clients use the devices): {}", fast_error);
+      s.fast.reset();
+    }
   }
   std::vector<std::thread> pool;
   pool.emplace_back([&] { s.io.run(); });

@@ -210,6 +210,13 @@ static void probe_handler(int sig, siginfo_t *si, void *uc)
 	struct sigaction *app = &app_action[sig_slot(sig)];
 
 	if (jump) {
+		/* SA_NODEFER keeps the signal unblocked; a sanitizer's signal
+		 * wrapper may block it anyway, and the jump would leave it so. */
+		sigset_t faults;
+		sigemptyset(&faults);
+		sigaddset(&faults, SIGSEGV);
+		sigaddset(&faults, SIGBUS);
+		pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
 		probe_jump = NULL;
 		siglongjmp(*jump, 1);
 	}

@@ -184,8 +184,16 @@ void run_target(Transport& t, const WorkloadOptions& o, bool progress, TargetRes
 // duration_ns passed; each pair's wall-clock time goes into *out, their
 // number is added to *pairs.  Error text or "" (a failed call or a message
 // read back wrong ends that thread).
-std::string run_pairs(const std::string& master, unsigned clients, std::size_t size, std::uint64_t duration_ns,
-                      LogHistogram* out, std::uint64_t* pairs);
+// target: "device", "floor", "floor1" (the ABI at master through system
+// calls: never through the fast path, even with the library loaded), "fast"
+// (through the C library's read/write, i.e. libsynchmess-fast.so when the
+// bench runs under synchmess-fast), "pipe" or "mqueue" (master unused).
+std::string run_pairs(const std::string& target, const std::string& master, unsigned clients, std::size_t size,
+                      std::uint64_t duration_ns, LogHistogram* out, std::uint64_t* pairs);
+
+// Whether libsynchmess-fast.so is what read()/write() resolve to (the bench
+// runs under synchmess-fast): the "fast" target needs it.
+bool fast_path_loaded();
 
 // pairs.cpp: one client thread alternating IOCTL_INSTALL_GROUP of group 1
 // (installed already) on the master and a plain ioctl (IOCTL_AWAKE with no

@@ -34,7 +34,7 @@ std::optional<int> parse(int argc, char** argv, Options& o) {
   bool add_floor = false, quick = false;
   app.add_option("--master", o.master, "master device of the target under test");
   auto* targets = app.add_option("--targets", o.targets, "comma list, run in this order")
-                      ->delimiter(',')->check(CLI::IsMember({"device", "floor", "floor1", "pipe", "mqueue"}));
+                      ->delimiter(',')->check(CLI::IsMember({"device", "fast", "floor", "floor1", "pipe", "mqueue"}));
   app.add_flag("--floor", add_floor, "add both echo floors to an explicit --targets list");
   app.add_option("--floor-master", o.floor_master, "use a multi-threaded echo floor already mounted there");
   app.add_option("--floor1-master", o.floor1_master, "use a single-threaded echo floor already mounted there");
@@ -145,15 +145,17 @@ int run(int argc, char** argv) {
   };
   auto unavailable = [&](const std::string& name) -> std::string {
     int f = name == "floor" ? 0 : name == "floor1" ? 1 : -1;
+    if (name == "fast" && !fast_path_loaded()) return "libsynchmess-fast.so is not loaded: run under synchmess-fast";
     return f >= 0 && floor_masters[f].empty() ? "echo " + name + " not available: " + floor_errors[f] : "";
   };
-  // Pairs: for each round, each client count, the ABI targets in turn.
+  // Pairs: for each round, each client count, the targets in turn (the
+  // baselines and the fast path too; the install row for the ABI servers).
   std::vector<PairsResult> pairs;
   std::vector<std::string> abi_targets;
   for (const auto& t : o.targets)
     if (t == "device" || t == "floor" || t == "floor1") abi_targets.push_back(t);
   for (unsigned c : o.pair_clients)
-    for (const auto& t : abi_targets) pairs.push_back({.target = t, .clients = c});
+    for (const auto& t : o.targets) pairs.push_back({.target = t, .clients = c});
   if (!o.pair_clients.empty())
     for (const auto& t : abi_targets) pairs.push_back({.target = t, .clients = 0});  // install vs plain ioctl
   for (unsigned round = 0; round < o.pair_rounds && !pairs.empty(); ++round) {
@@ -165,8 +167,8 @@ int run(int argc, char** argv) {
         p.error = run_ioctls(master_of(p.target), std::uint64_t(o.pair_seconds * 1e9), &h, &p.plain);
         p.pairs += h.count();
       } else {
-        p.error = run_pairs(master_of(p.target), p.clients, o.pair_size, std::uint64_t(o.pair_seconds * 1e9), &h,
-                            &p.pairs);
+        p.error = run_pairs(p.target, master_of(p.target), p.clients, o.pair_size,
+                            std::uint64_t(o.pair_seconds * 1e9), &h, &p.pairs);
       }
       p.hist.merge(h);
       p.seconds += o.pair_seconds;

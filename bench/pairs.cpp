@@ -6,8 +6,11 @@
 // timing the pair with CLOCK_MONOTONIC into its own histogram.  One group
 // per thread: the kernel serialises direct-I/O writes to one file, so
 // threads sharing a group would measure that lock, not the server.
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <mqueue.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -45,20 +48,80 @@ int open_group(const std::string& master, unsigned descriptor, std::string& erro
   return fd;
 }
 
+// One client's channel: a group (device: system calls; fast: the C
+// library's calls, which the preload serves), a pipe, or a POSIX queue.
+struct Channel {
+  enum Kind { kSyscall, kLibc, kPipe, kMqueue } kind = kSyscall;
+  int fd = -1, fd2 = -1;  // group: fd; pipe: read end, write end
+  mqd_t mq = mqd_t(-1);
+  ssize_t write(const void* b, std::size_t n) const {
+    switch (kind) {
+      case kSyscall: return ::syscall(SYS_write, fd, b, n);
+      case kLibc: return ::write(fd, b, n);
+      case kPipe: return ::write(fd2, b, n);
+      case kMqueue: return mq_send(mq, static_cast<const char*>(b), n, 0) == 0 ? ssize_t(n) : -1;
+    }
+    return -1;
+  }
+  ssize_t read(void* b, std::size_t n) const {
+    switch (kind) {
+      case kSyscall: return ::syscall(SYS_read, fd, b, n);
+      case kLibc: return ::read(fd, b, n);
+      case kPipe: return ::read(fd, b, n);
+      case kMqueue: return mq_receive(mq, static_cast<char*>(b), n, nullptr);
+    }
+    return -1;
+  }
+  void close() const {
+    if (fd >= 0) ::close(fd);
+    if (fd2 >= 0) ::close(fd2);
+    if (mq != mqd_t(-1)) mq_close(mq);
+  }
+};
+
+Channel open_channel(const std::string& target, const std::string& master, unsigned i, std::size_t size,
+                     std::string& error) {
+  Channel c;
+  if (target == "pipe") {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) return error = std::string("pipe: ") + std::strerror(errno), c;
+    c.kind = Channel::kPipe, c.fd = p[0], c.fd2 = p[1];
+  } else if (target == "mqueue") {
+    std::string name = fmt::format("/synchmess-bench-pair-{}-{}", getpid(), i);
+    mq_attr attr{};
+    attr.mq_maxmsg = 1, attr.mq_msgsize = long(size + 4096);
+    c.kind = Channel::kMqueue;
+    c.mq = mq_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &attr);
+    if (c.mq == mqd_t(-1)) error = "mq_open " + name + ": " + std::strerror(errno);
+    mq_unlink(name.c_str());
+  } else {
+    c.kind = target == "fast" ? Channel::kLibc : Channel::kSyscall;
+    c.fd = open_group(master, i + 1, error);
+  }
+  return c;
+}
+
 }  // namespace
 
-std::string run_pairs(const std::string& master, unsigned clients, std::size_t size, std::uint64_t duration_ns,
-                      LogHistogram* out, std::uint64_t* pairs) {
-  std::vector<int> fds;
+bool fast_path_loaded() {
+  Dl_info info{};
+  void* fn = dlsym(RTLD_DEFAULT, "write");
+  return fn && dladdr(fn, &info) && info.dli_fname && std::strstr(info.dli_fname, "libsynchmess-fast.so");
+}
+
+std::string run_pairs(const std::string& target, const std::string& master, unsigned clients, std::size_t size,
+                      std::uint64_t duration_ns, LogHistogram* out, std::uint64_t* pairs) {
+  std::vector<Channel> fds;
   std::string error;
+  if (target == "fast" && !fast_path_loaded()) return "libsynchmess-fast.so is not loaded: run under synchmess-fast";
   for (unsigned i = 0; i < clients && error.empty(); ++i) {
-    int fd = open_group(master, i + 1, error);
-    if (fd >= 0) fds.push_back(fd);
+    Channel c = open_channel(target, master, i, size, error);
+    if (error.empty()) fds.push_back(c);
   }
   // Leftovers of an earlier run would make reads return older messages.
   std::vector<unsigned char> drain(size + 4096);
-  for (int fd : fds)
-    while (error.empty() && ::read(fd, drain.data(), drain.size()) > 0) {}
+  for (const Channel& c : fds)
+    while (error.empty() && c.kind <= Channel::kLibc && c.read(drain.data(), drain.size()) > 0) {}
   std::vector<LogHistogram> hists(error.empty() ? clients : 0);
   std::vector<std::string> errors(clients);
   std::atomic<std::uint64_t> done{0};
@@ -72,8 +135,8 @@ std::string run_pairs(const std::string& master, unsigned clients, std::size_t s
       const std::uint64_t deadline = now_ns() + duration_ns;
       for (std::uint64_t t = now_ns(); t < deadline; t = now_ns()) {
         std::memcpy(msg.data(), &n, std::min(sizeof n, size));
-        ssize_t w = ::write(fds[i], msg.data(), size);
-        ssize_t r = w == ssize_t(size) ? ::read(fds[i], got.data(), got.size()) : -1;
+        ssize_t w = fds[i].write(msg.data(), size);
+        ssize_t r = w == ssize_t(size) ? fds[i].read(got.data(), got.size()) : -1;
         std::uint64_t t2 = now_ns();
         if (w != ssize_t(size) || r != ssize_t(size) || std::memcmp(msg.data(), got.data(), size) != 0) {
           errors[i] = fmt::format("client {}: pair {}: write {}, read {} ({})", i, n, w, r,
@@ -87,7 +150,7 @@ std::string run_pairs(const std::string& master, unsigned clients, std::size_t s
     });
   }
   for (auto& t : threads) t.join();
-  for (int fd : fds) ::close(fd);
+  for (const Channel& c : fds) c.close();
   for (const auto& e : errors)
     if (error.empty() && !e.empty()) error = e;
   for (const auto& h : hists) out->merge(h);

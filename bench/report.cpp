@@ -128,7 +128,7 @@ std::optional<double> pairs_ratio(const std::vector<PairsResult>& ps, unsigned c
     if (p.clients != clients || !p.error.empty() || p.hist.count() == 0) continue;
     double v = double(p.hist.percentile(0.5));
     if (p.target == "device") dev = v;
-    else best = best ? std::min(*best, v) : v;
+    else if (p.target == "floor" || p.target == "floor1") best = best ? std::min(*best, v) : v;
   }
   return dev && best ? std::optional(*dev / *best) : std::nullopt;
 }
@@ -204,6 +204,40 @@ void print_goals(const std::vector<TargetResult>& rs, const std::vector<PairsRes
          double(dev->hist.percentile(0.5)) / double(dev->plain.percentile(0.5)), 2.0, false);
 }
 
+// The fast path against the others: a / b of a figure of two targets that
+// both ran (nullopt otherwise).
+std::optional<double> pair_p50_ratio(const std::vector<PairsResult>& ps, unsigned clients, const char* a,
+                                     const char* b) {
+  auto find = [&](const char* t) {
+    auto it = std::ranges::find_if(ps, [&](auto& p) { return p.clients == clients && p.target == t; });
+    return it != ps.end() && it->error.empty() && it->hist.count() ? double(it->hist.percentile(0.5)) : 0.0;
+  };
+  double x = find(a), y = find(b);
+  return x > 0 && y > 0 ? std::optional(x / y) : std::nullopt;
+}
+std::optional<double> delivered_ratio(const std::vector<TargetResult>& rs, const char* a, const char* b) {
+  auto find = [&](const char* t) {
+    auto it = std::ranges::find_if(rs, [&](auto& r) { return r.ok && r.exactly_once() && r.name == t; });
+    return it != rs.end() ? it->delivered_per_s_phase1() : 0.0;
+  };
+  double x = find(a), y = find(b);
+  return x > 0 && y > 0 ? std::optional(x / y) : std::nullopt;
+}
+
+void print_fast(const std::vector<TargetResult>& rs, const std::vector<PairsResult>& ps, const Options& o) {
+  if (std::ranges::find(o.targets, "fast") == o.targets.end()) return;
+  auto x = [](std::optional<double> v) { return v ? fmt::format("{:.3f}x", *v) : std::string("-"); };
+  fmt::print("\n== the fast path (libsynchmess-fast.so) against the others\n");
+  for (unsigned c : o.pair_clients)
+    fmt::print("  write+read pair p50, {} client(s): fast/pipe {}, fast/mqueue {}, fast/device {}\n", c,
+               x(pair_p50_ratio(ps, c, "fast", "pipe")), x(pair_p50_ratio(ps, c, "fast", "mqueue")),
+               x(pair_p50_ratio(ps, c, "fast", "device")));
+  if (!rs.empty())
+    fmt::print("  delivered msgs/s phase 1 ({} producer + {} consumer threads): fast/pipe {}, fast/mqueue {}, "
+               "fast/device {}\n", o.w.threads, o.w.threads, x(delivered_ratio(rs, "fast", "pipe")),
+               x(delivered_ratio(rs, "fast", "mqueue")), x(delivered_ratio(rs, "fast", "device")));
+}
+
 }  // namespace
 
 void print_report(const std::vector<TargetResult>& rs, const std::vector<PairsResult>& pairs, const Options& o) {
@@ -237,6 +271,7 @@ void print_report(const std::vector<TargetResult>& rs, const std::vector<PairsRe
   }
   print_pairs(pairs, o);
   print_goals(rs, pairs, o);
+  print_fast(rs, pairs, o);
   std::fflush(stdout);
 }
 
@@ -293,6 +328,12 @@ std::string write_json(const std::string& path, const std::vector<TargetResult>&
   for (unsigned c : o.pair_clients)
     if (auto x = pairs_ratio(pairs, c)) ratios["pairs_p50"][std::to_string(c)] = *x;
   if (auto x = pairs_ratio(pairs, 0)) ratios["install_alone_p50"] = *x;  // clients = 0: the ioctl rows
+  Json& fast = j["ratios_fast"];  // null without the fast target
+  for (const char* other : {"pipe", "mqueue", "device"}) {
+    for (unsigned c : o.pair_clients)
+      if (auto x = pair_p50_ratio(pairs, c, "fast", other)) fast["pairs_p50"][other][std::to_string(c)] = *x;
+    if (auto x = delivered_ratio(rs, "fast", other)) fast["delivered_per_s_p1"][other] = *x;
+  }
   std::ofstream f(path);
   f << j.dump(2) << "\n";
   f.close();

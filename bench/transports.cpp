@@ -30,10 +30,16 @@ long ret(long r) { return r < 0 ? -errno : r; }
 
 class DeviceTransport final : public Transport {
  public:
-  DeviceTransport(std::string master, const WorkloadOptions& o) : master_(std::move(master)), o_(o) {
-    kind = "synchmess", description = "SynchMess ABI at " + master_, has_delay = true;
+  // fast: messages through the C library's read/write (libsynchmess-fast.so
+  // when the bench runs under synchmess-fast); else through system calls,
+  // so the device is measured even with the library loaded.
+  DeviceTransport(std::string master, const WorkloadOptions& o, bool fast)
+      : master_(std::move(master)), o_(o), fast_(fast) {
+    kind = "synchmess", has_delay = true;
+    description = "SynchMess ABI at " + master_ + (fast ? ", read/write through libsynchmess-fast.so" : "");
   }
   std::string prepare() override {
+    if (fast_ && !fast_path_loaded()) return "libsynchmess-fast.so is not loaded: run under synchmess-fast";
     return access(master_.c_str(), R_OK) == 0 ? "" : "master " + master_ + ": " + std::strerror(errno);
   }
   std::string attach(ControlBlock* cb, ThreadStats* setup) override {
@@ -70,8 +76,12 @@ class DeviceTransport final : public Transport {
     }
     return "";  // the fds close when the workload process exits
   }
-  long write(unsigned g, const void* buf, std::size_t n) override { return ret(::write(fds_[g], buf, n)); }
-  long read(unsigned g, void* buf, std::size_t n) override { return ret(::read(fds_[g], buf, n)); }
+  long write(unsigned g, const void* buf, std::size_t n) override {
+    return ret(fast_ ? ::write(fds_[g], buf, n) : ::syscall(SYS_write, fds_[g], buf, n));
+  }
+  long read(unsigned g, void* buf, std::size_t n) override {
+    return ret(fast_ ? ::read(fds_[g], buf, n) : ::syscall(SYS_read, fds_[g], buf, n));
+  }
   int flush(unsigned g) override {
     if (!use_ioctl_.load(std::memory_order_relaxed)) {
       if (fsync(fds_[g]) == 0) return note("fsync"), 0;
@@ -96,6 +106,7 @@ class DeviceTransport final : public Transport {
   }
   std::string master_;
   const WorkloadOptions& o_;
+  bool fast_;
   std::vector<int> fds_;
   std::atomic<bool> use_ioctl_{o_.flush == "ioctl"};
   std::atomic<bool> noted_{false};
@@ -203,7 +214,7 @@ class BaselineTransport final : public Transport {
 std::unique_ptr<Transport> make_transport(const std::string& name, const std::string& master,
                                           const WorkloadOptions& o) {
   if (name == "pipe" || name == "mqueue") return std::make_unique<BaselineTransport>(name == "mqueue", o);
-  return std::make_unique<DeviceTransport>(master, o);
+  return std::make_unique<DeviceTransport>(master, o, name == "fast");
 }
 
 }  // namespace synchmess::bench

@@ -204,6 +204,27 @@ if need synchmessctl "$VM_CTL" "$VM_CTL_CHECK" /bin/bash && alive synchmessctl; 
   step synchmessctl "$VM_STEP_TIMEOUT" "$VM_CTL_CHECK" "$VM_BUILD_DIR" /dev/synch
 fi
 
+# (c4) the fast path over CUSE: it is taken (the library's log), fast and
+# device clients mixed (with SIGKILLs), a device poller woken by a fast
+# writer, and the integration suite again with its client under
+# synchmess-fast.
+if need fast-path "$VM_FAST_WRAPPER" "$VM_FAST_LIB" "$VM_FAST_MIXED" "$VM_FSYNC_SUPERVISE" &&
+   alive fast-path; then
+  export SYNCHMESS_DEV_DIR=/dev/synch
+  echo "---- fast-path-taken: $VM_FAST_WRAPPER $VM_FAST_MIXED --dev-dir /dev/synch exec"
+  out=$(SYNCHMESS_FAST_LOG=1 timeout -s KILL 60 "$VM_FAST_WRAPPER" "$VM_FAST_MIXED" --dev-dir /dev/synch exec 2>&1)
+  echo "$out"
+  case "$out" in
+    *": on the shared ring"*) pass fast-path-taken ;;
+    *) fail fast-path-taken "no fd took the fast path" ;;
+  esac
+  for mode in mixed kill poll; do
+    alive "fast-$mode" && step "fast-$mode" 120 "$VM_FAST_WRAPPER" "$VM_FAST_MIXED" --dev-dir /dev/synch "$mode"
+  done
+  alive integration-fast && step integration-fast "$VM_STEP_TIMEOUT" "$VM_FAST_WRAPPER" "$VM_INTEGRATION" \
+    --dev-dir /dev/synch --transport cuse
+fi
+
 # (d) SIGTERM: exit 0 within 10 s, and the master node disappears.
 echo "---- sigterm: kill -TERM $daemon_pid"
 if alive sigterm; then

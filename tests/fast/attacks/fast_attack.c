@@ -17,6 +17,12 @@
  *       open that send nothing: another uid's exchange must still succeed.
  *   ticket-flood DEVDIR        one uid asks 5000 tickets: another uid's
  *       FAST_TICKET must still succeed.
+ *   socket-junk DEVDIR SOCKET  300 connections sending partial, oversized
+ *       and huge requests, fds the other way, or EOF: the daemon's fds stay
+ *       put (the runner prints them) and an exchange then succeeds.
+ *   pollers-cleared DEVDIR SOCKET  a device poller waits on group 39; a
+ *       hostile clears the pollers flag; a fast writer following the
+ *       contract publishes: the poller must wake within 2 s.
  *   touch-all DEVDIR SOCKET    one uid maps groups 1..64 and writes every
  *       byte of their data areas: each group must work again within 5 s
  *       (the runner prints the daemon's RSS and shared memory after it).
@@ -429,6 +435,92 @@ static int touch_all(const char* sock) {
   return bad ? 1 : 0;
 }
 
+/* ---- socket-junk ---- */
+static int socket_junk(const char* sock) {
+  int g = open_group(38);
+  pid_t hostile = fork();
+  if (hostile == 0) {
+    become(12345);
+    static char big[200000];
+    for (int i = 0; i < 300; ++i) {
+      int s = connect_to(sock);
+      if (s < 0) continue;
+      switch (i % 5) {
+        case 0: (void)!send(s, big, 8, MSG_NOSIGNAL); break;             /* partial */
+        case 1: (void)!send(s, big, 17, MSG_NOSIGNAL); break;            /* one too many */
+        case 2: (void)!send(s, big, sizeof big, MSG_NOSIGNAL); break;    /* huge */
+        case 3: {                                                        /* fds the other way */
+          int fds[3] = {0, 1, 2};
+          char control[CMSG_SPACE(sizeof fds)];
+          struct synchmess_fast_request req = {.token = 1, .group = 38};
+          struct iovec iov = {&req, sizeof req};
+          struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                               .msg_controllen = sizeof control};
+          struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+          c->cmsg_level = SOL_SOCKET;
+          c->cmsg_type = SCM_RIGHTS;
+          c->cmsg_len = CMSG_LEN(sizeof fds);
+          memcpy(CMSG_DATA(c), fds, sizeof fds);
+          (void)!sendmsg(s, &msg, MSG_NOSIGNAL);
+          break;
+        }
+        case 4: shutdown(s, SHUT_WR); break;                             /* nothing, then EOF */
+      }
+      close(s);
+    }
+    _exit(0);
+  }
+  waitpid(hostile, NULL, 0);
+  struct synchmess_fast_ticket t;
+  CHECK(ioctl(g, SYNCHMESS_IOCTL_FAST_TICKET, &t) == 0, "FAST_TICKET");
+  struct synchmess_fast_reply rep;
+  int memfd = -1, e = -1;
+  for (double end = now_s() + 3; e != 0 && now_s() < end;) {
+    e = exchange(sock, t.token, 38, &rep, &memfd);
+    if (e != 0) usleep(100000);
+  }
+  printf("socket-junk: 300 junk connections (partial, 17-byte, 200 kB, fds passed in, EOF); then an exchange: %d\n",
+         e);
+  return e == 0 ? 0 : 1;
+}
+
+/* ---- pollers-cleared ---- */
+static int pollers_cleared(const char* sock) {
+  int g = open_group(39);
+  drain(g);
+  struct mapping m = map_group(g, 39, sock);
+  pid_t poller = fork();
+  if (poller == 0) {
+    struct pollfd p = {.fd = g, .events = POLLIN};
+    double t0 = now_s();
+    int r = poll(&p, 1, 5000);
+    printf("pollers-cleared: the device poller returned %d after %.0f ms\n", r, (now_s() - t0) * 1e3);
+    _exit(r == 1 && now_s() - t0 < 2.0 ? 0 : 1);
+  }
+  for (double end = now_s() + 5; !shm_ring_pollers(&m.ring) && now_s() < end;) usleep(1000);
+  CHECK(shm_ring_pollers(&m.ring), "pollers flag set");
+  pid_t hostile = fork();
+  if (hostile == 0) {
+    become(12345);
+    struct mapping h = map_group(g, 39, sock);
+    shm_ring_set_pollers(&h.ring, 0);
+    _exit(0);
+  }
+  waitpid(hostile, NULL, 0);
+  usleep(300000); /* three sweeps */
+  uint64_t mm, ms;
+  shm_ring_limits(&m.ring, &mm, &ms);
+  /* A well-behaved fast writer (the contract's rule 4). */
+  CHECK(shm_ring_write(&m.ring, "w", 1, mm, ms, (uint32_t)getpid()) == SHM_RING_OK, "fast write");
+  int kicked = shm_ring_pollers(&m.ring);
+  if (kicked) ioctl(g, SYNCHMESS_IOCTL_FAST_KICK);
+  int status;
+  waitpid(poller, &status, 0);
+  printf("pollers-cleared: flag %s after the scribble; poller %s\n", kicked ? "restored" : "still clear",
+         WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "woke" : "missed the wake-up");
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: fast-attack MODE DEVDIR [SOCKET]\n");
@@ -450,6 +542,10 @@ int main(int argc, char** argv) {
     r = conn_flood(sock);
   else if (!strcmp(mode, "touch-all") && sock)
     r = touch_all(sock);
+  else if (!strcmp(mode, "socket-junk") && sock)
+    r = socket_junk(sock);
+  else if (!strcmp(mode, "pollers-cleared") && sock)
+    r = pollers_cleared(sock);
   else if (!strcmp(mode, "ticket-flood"))
     r = ticket_flood();
   else

@@ -23,6 +23,12 @@
  *   pollers-cleared DEVDIR SOCKET  a device poller waits on group 39; a
  *       hostile clears the pollers flag; a fast writer following the
  *       contract publishes: the poller must wake within 2 s.
+ *   growth DEVDIR SOCKET       (root) group 40 filled to 1 MiB by a fast
+ *       writer following the contract; SET_PARAMS raises max_storage_size
+ *       to 4 MiB; writes go on up to exactly the new limit, FIFO holds.
+ *   retire-forge DEVDIR SOCKET a client marks group 41's tail retired
+ *       (as only the daemon should) with messages queued: the group must
+ *       take and give a message through the device within 1 s.
  *   touch-all DEVDIR SOCKET    one uid maps groups 1..64 and writes every
  *       byte of their data areas: each group must work again within 5 s
  *       (the runner prints the daemon's RSS and shared memory after it).
@@ -144,7 +150,7 @@ static struct mapping map_group(int fd, unsigned group, const char* sock) {
   for (double end = now_s() + 15; (r = ioctl(fd, SYNCHMESS_IOCTL_FAST_TICKET, &t)) != 0 && errno == EAGAIN &&
                                   now_s() < end;)
     usleep(10000);
-  CHECK(r == 0, "FAST_TICKET");
+  CHECK(r == 0, "FAST_TICKET on group %u", group);
   struct synchmess_fast_reply rep;
   int memfd;
   int e = exchange(sock, t.token, group, &rep, &memfd);
@@ -405,7 +411,9 @@ static int ticket_flood(void) {
 static int touch_all(const char* sock) {
   enum { groups = 64 };
   int fds[groups + 1];
-  for (unsigned d = 1; d <= groups; ++d) fds[d] = open_group(d);
+  /* Drained first: after a growth (mode growth), FAST_TICKET answers
+   * EAGAIN while a group's retired segment still holds messages. */
+  for (unsigned d = 1; d <= groups; ++d) drain(fds[d] = open_group(d));
   pid_t hostile = fork();
   if (hostile == 0) {
     become(12345);
@@ -521,6 +529,115 @@ static int pollers_cleared(const char* sock) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
 
+/* ---- growth ---- */
+static int set_storage(unsigned long long bytes) {
+  char path[300];
+  snprintf(path, sizeof path, "%s/synchmess", devdir);
+  int master = open(path, O_RDONLY);
+  CHECK(master >= 0, "open master");
+  struct synchmess_params p = {0, bytes};
+  int r = ioctl(master, IOCTL_SET_PARAMS, &p);
+  close(master);
+  return r;
+}
+
+/* One write following the contract: 1 = written (ring or device), 0 = EPERM. */
+static int contract_write(int fd, unsigned group, const char* sock, struct mapping* m, const char* msg, size_t len,
+                          int* fast) {
+  for (int i = 0; i < 4 && m->mem; ++i) {
+    uint64_t mm, ms;
+    shm_ring_limits(&m->ring, &mm, &ms);
+    enum shm_ring_status st = shm_ring_delay(&m->ring) ? SHM_RING_BUSY
+                                                       : shm_ring_write(&m->ring, msg, len, mm, ms, (uint32_t)getpid());
+    if (st == SHM_RING_OK) {
+      ++*fast;
+      return 1;
+    }
+    if (st != SHM_RING_RETIRED) break;
+    munmap(m->mem, m->bytes);
+    m->mem = NULL;
+    /* The next segment; EAGAIN while the retired one still drains: the
+     * device (the contract's fallback). */
+    struct synchmess_fast_ticket t;
+    if (ioctl(fd, SYNCHMESS_IOCTL_FAST_TICKET, &t) != 0) break;
+    struct synchmess_fast_reply rep;
+    int memfd;
+    if (exchange(sock, t.token, group, &rep, &memfd) != 0) break;
+    m->bytes = rep.segment_bytes;
+    m->mem = mmap(NULL, m->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    close(memfd);
+    CHECK(m->mem != MAP_FAILED && shm_ring_attach(&m->ring, m->mem, m->bytes) == 0, "map the next segment");
+  }
+  if (write(fd, msg, len) == (ssize_t)len) return 1;
+  CHECK(errno == EPERM, "device write");
+  return 0;
+}
+
+static int growth(const char* sock) {
+  const unsigned group = 40;
+  int g = open_group(group);
+  drain(g);
+  CHECK(set_storage(1048576) == 0, "SET_PARAMS 1 MiB");
+  struct mapping m = map_group(g, group, sock);
+  char msg[1000];
+  memset(msg, 'g', sizeof msg);
+  int n = 0, fast = 0;
+  for (;; ++n) {
+    snprintf(msg, sizeof msg, "%08d", n);
+    if (!contract_write(g, group, sock, &m, msg, sizeof msg, &fast)) break;
+  }
+  int before = n;
+  uint64_t gen0 = m.bytes;
+  CHECK(set_storage(4ull << 20) == 0, "SET_PARAMS 4 MiB");
+  for (;; ++n) {
+    snprintf(msg, sizeof msg, "%08d", n);
+    if (!contract_write(g, group, sock, &m, msg, sizeof msg, &fast)) break;
+  }
+  /* 4 MiB / (1000 + 64) = 3942 messages exactly. */
+  int want = (int)((4ull << 20) / (sizeof msg + 64));
+  char buf[2000];
+  int next = 0, disorder = 0;
+  ssize_t r;
+  while ((r = read(g, buf, sizeof buf)) > 0) {
+    if (r != (ssize_t)sizeof msg || atoi(buf) != next) disorder++;
+    ++next;
+  }
+  /* Drained: the group's next segment is handed out and works. */
+  if (!m.mem) m = map_group(g, group, sock);
+  int again = contract_write(g, group, sock, &m, "after", 5, &fast) && read(g, buf, sizeof buf) == 5;
+  set_storage(1048576);
+  printf("growth: %d messages fit 1 MiB, %d after raising to 4 MiB (want %d; %d through the ring; segment %llu -> "
+         "%llu bytes); read back %d, %d out of order; fast write on the new segment: %s\n",
+         before, n, want, fast, (unsigned long long)gen0, (unsigned long long)m.bytes, next, disorder, again ? "ok" : "FAILED");
+  return again && n == want && next == n && disorder == 0 ? 0 : 1;
+}
+
+/* ---- retire-forge ---- */
+static int retire_forge(const char* sock) {
+  int g = open_group(41);
+  drain(g);
+  for (int i = 0; i < 10; ++i) CHECK(write(g, "queued", 6) == 6, "device write");
+  pid_t hostile = fork();
+  if (hostile == 0) {
+    become(12345);
+    struct mapping m = map_group(g, 41, sock);
+    __atomic_or_fetch(hword(&m, H_TAIL), (1ull << SIZE_BITS) - 1, __ATOMIC_SEQ_CST);
+    _exit(0);
+  }
+  waitpid(hostile, NULL, 0);
+  double t0 = now_s();
+  int ok = 0;
+  char buf[64];
+  while (!ok && now_s() < t0 + 10) {
+    drain(g);
+    ok = write(g, "after", 5) == 5 && read(g, buf, sizeof buf) == 5 && !memcmp(buf, "after", 5);
+    if (!ok) usleep(1000);
+  }
+  double took = now_s() - t0;
+  printf("retire-forge: group usable again after %.0f ms (%s)\n", took * 1e3, ok ? "ok" : "never");
+  return ok && took <= 1.0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: fast-attack MODE DEVDIR [SOCKET]\n");
@@ -546,6 +663,10 @@ int main(int argc, char** argv) {
     r = socket_junk(sock);
   else if (!strcmp(mode, "pollers-cleared") && sock)
     r = pollers_cleared(sock);
+  else if (!strcmp(mode, "growth") && sock)
+    r = growth(sock);
+  else if (!strcmp(mode, "retire-forge") && sock)
+    r = retire_forge(sock);
   else if (!strcmp(mode, "ticket-flood"))
     r = ticket_flood();
   else

@@ -43,9 +43,14 @@
  * - SYNCHMESS_FAST_LOG=1 in the environment: one line on stderr per
  *   segment mapped or refused ("synchmess-fast: pid P fd F group G: ..."),
  *   for diagnostics and for the tests that must know the path was taken.
- * - What the device would give and the ring does not: a buffer that is not
- *   mapped faults in the program (SIGSEGV) instead of EFAULT; the read that
- *   faulted has consumed its message.
+ * - Buffers: before a ring operation the library touches one byte per page
+ *   of the caller's buffer (read: and writes it back), under its own
+ *   SIGSEGV/SIGBUS handler (SA_NODEFER|SA_ONSTACK, installed at load); a
+ *   fault sends the call to the device, which gives EFAULT or the
+ *   transport's partial transfer exactly.  The program's own handlers for
+ *   those signals (sigaction, signal) are kept by the library and called
+ *   for every fault that is not a probe's.  A buffer unmapped by another
+ *   thread between the probe and the copy still faults in the program.
  *
  * Thread and signal safety: read and write take no lock and never call
  * malloc, also when they attach a segment (system calls, an mmap'ed record,
@@ -55,8 +60,8 @@
  * record | access mode; plus a change count against ABA), updated with
  * compare-and-swap, so what a concurrent dup, open or close set is never
  * overwritten with what was known before.  Segment
- * records (struct fast_map) are never freed: their memory is one mmap'ed
- * page each, kept for the life of the process, so a table word never points
+ * records (struct fast_map) are never freed: they come from a static pool
+ * (then one mmap'ed page each), kept for the life of the process, so a table word never points
  * to freed memory.  The segment a record maps is unmapped only after it was
  * retired and drained, and then only by the last thread using it (a count
  * of users per record, taken around each ring operation: a thread that
@@ -68,6 +73,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -139,6 +146,7 @@ typedef int (*openat_fn)(int, const char *, int, ...);
 typedef int (*fclose_fn)(FILE *);
 typedef int (*close_range_fn)(unsigned, unsigned, int);
 typedef void (*closefrom_fn)(int);
+typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 static struct {
@@ -154,6 +162,7 @@ static struct {
 	fclose_fn fclose;
 	close_range_fn close_range;
 	closefrom_fn closefrom;
+	sigaction_fn sigaction;
 } real;
 
 static void lookup_real(void)
@@ -173,6 +182,7 @@ static void lookup_real(void)
 	*(void **)&real.fclose = dlsym(RTLD_NEXT, "fclose");
 	*(void **)&real.close_range = dlsym(RTLD_NEXT, "close_range");
 	*(void **)&real.closefrom = dlsym(RTLD_NEXT, "closefrom");
+	*(void **)&real.sigaction = dlsym(RTLD_NEXT, "sigaction");
 }
 
 /* Looked up by the constructor, so a signal handler never runs dlsym;
@@ -180,6 +190,112 @@ static void lookup_real(void)
 #define REAL(name)                                                  \
 	(pthread_once(&real_once, lookup_real),                     \
 	 real.name ? real.name : (errno = ENOSYS, real.name))
+
+/* ---- buffer probes ---------------------------------------------------------- */
+
+/* The probe in progress in this thread (initial-exec TLS: no allocation). */
+static __thread sigjmp_buf *volatile probe_jump __attribute__((tls_model("initial-exec")));
+/* What the program asked for SIGSEGV and SIGBUS (our handler stays in). */
+static struct sigaction app_action[2];
+static int probes_on; /* our handler is installed */
+
+static int sig_slot(int sig)
+{
+	return sig == SIGSEGV ? 0 : sig == SIGBUS ? 1 : -1;
+}
+
+static void probe_handler(int sig, siginfo_t *si, void *uc)
+{
+	sigjmp_buf *jump = (sigjmp_buf *)probe_jump;
+	struct sigaction *app = &app_action[sig_slot(sig)];
+
+	if (jump) {
+		probe_jump = NULL;
+		siglongjmp(*jump, 1);
+	}
+	if ((app->sa_flags & SA_SIGINFO) && app->sa_sigaction) {
+		app->sa_sigaction(sig, si, uc);
+	} else if (!(app->sa_flags & SA_SIGINFO) && app->sa_handler != SIG_DFL &&
+		   app->sa_handler != SIG_IGN) {
+		app->sa_handler(sig);
+	} else {
+		/* Default: return to the fault with the default action in place. */
+		struct sigaction dfl = {.sa_handler = SIG_DFL};
+		if (real.sigaction)
+			real.sigaction(sig, &dfl, NULL);
+	}
+}
+
+static void probes_install(void)
+{
+	struct sigaction sa = {.sa_sigaction = probe_handler,
+			       .sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART};
+
+	if (!real.sigaction)
+		return;
+	sigemptyset(&sa.sa_mask);
+	if (real.sigaction(SIGSEGV, &sa, &app_action[0]) == 0 &&
+	    real.sigaction(SIGBUS, &sa, &app_action[1]) == 0)
+		probes_on = 1;
+}
+
+/* 1 if every page of [p, p + n) can be read (and written, if writable),
+ * as far as a touch shows; 0 on a fault or when probes are off. */
+static int probe(const void *p, size_t n, int writable)
+{
+	sigjmp_buf jump;
+	volatile unsigned char *c = (volatile unsigned char *)p;
+	size_t off;
+
+	if (!probes_on)
+		return 0;
+	if (n == 0)
+		return 1;
+	if (sigsetjmp(jump, 0) != 0)
+		return 0; /* probe_jump was cleared by the handler */
+	probe_jump = &jump;
+	atomic_signal_fence(memory_order_seq_cst); /* set before the touches */
+	for (off = 0;; off = off + 4096 - ((uintptr_t)(c + off) & 4095)) {
+		if (off >= n)
+			off = n - 1;
+		unsigned char v = c[off];
+		if (writable)
+			c[off] = v;
+		if (off == n - 1)
+			break;
+	}
+	atomic_signal_fence(memory_order_seq_cst);
+	probe_jump = NULL;
+	return 1;
+}
+
+/* The program's sigaction: SIGSEGV and SIGBUS stay ours and are kept for
+ * chaining; everything else is the real call. */
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	sigaction_fn f = REAL(sigaction);
+	int slot = sig_slot(sig);
+
+	if (!f)
+		return -1;
+	if (slot < 0 || !probes_on)
+		return f(sig, act, old);
+	if (old)
+		*old = app_action[slot];
+	if (act)
+		app_action[slot] = *act;
+	return 0;
+}
+
+EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+	struct sigaction act = {.sa_handler = handler, .sa_flags = SA_RESTART}, old;
+
+	sigemptyset(&act.sa_mask);
+	if (sigaction(sig, &act, &old) != 0)
+		return SIG_ERR;
+	return (old.sa_flags & SA_SIGINFO) ? (sighandler_t)(void (*)(void))old.sa_sigaction : old.sa_handler;
+}
 
 static void after_fork_child(void)
 {
@@ -194,6 +310,7 @@ __attribute__((constructor)) static void fast_init(void)
 	atomic_store(&my_pid, (uint32_t)getpid());
 	log_enabled = log && strcmp(log, "1") == 0;
 	pthread_atfork(NULL, NULL, after_fork_child);
+	probes_install();
 }
 
 /* One diagnostic line (SYNCHMESS_FAST_LOG=1); no allocation, errno kept. */
@@ -304,17 +421,36 @@ static void map_drained(struct fast_map *m)
 	}
 }
 
+/* Records come from a static pool first: a page mmap'ed per record would
+ * land in the first one-page hole of the program's address space (filling
+ * a guard gap the program made on purpose). */
+#define POOL_RECORDS 256
+static struct fast_map map_pool[POOL_RECORDS];
+static atomic_uint map_pool_used;
+
 static struct fast_map *map_alloc(void)
 {
-	void *p = mmap(NULL, sizeof(struct fast_map), PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned i = atomic_fetch_add(&map_pool_used, 1);
+	void *p;
+
+	if (i < POOL_RECORDS)
+		return &map_pool[i];
+	p = mmap(NULL, sizeof(struct fast_map), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
+}
+
+static void map_free(struct fast_map *m)
+{
+	if (m < map_pool || m >= map_pool + POOL_RECORDS)
+		munmap(m, sizeof *m);
+	/* a pool record is not reused: records are never freed once shared */
 }
 
 static void map_discard(struct fast_map *m)
 {
 	munmap(m->ring.base, m->bytes);
-	munmap(m, sizeof *m);
+	map_free(m);
 }
 
 /* The group's live record for the segment (dev, ino), if this process has
@@ -366,7 +502,7 @@ static struct fast_map *map_segment(int memfd, uint64_t bytes, uint32_t group)
 	m->group = group;
 	if (shm_ring_attach(&m->ring, base, bytes) != 0) {
 		munmap(base, bytes);
-		munmap(m, sizeof *m);
+		map_free(m);
 		errno = EINVAL;
 		return NULL;
 	}
@@ -540,6 +676,9 @@ static int fast_read(int fd, void *buf, size_t count, ssize_t *res)
 		*res = 0;
 		return 1;
 	}
+	/* The most a read copies is the largest message. */
+	if (!probe(buf, count < SHM_RING_MAX_PAYLOAD ? count : SHM_RING_MAX_PAYLOAD, 1))
+		return 0;
 	for (int hop = 0; m && hop < MAX_HOPS; hop++) {
 		if (map_enter(m)) {
 			st = shm_ring_read(&m->ring, buf, count, &len, pid_now());
@@ -583,6 +722,8 @@ static int fast_write(int fd, const void *buf, size_t count, ssize_t *res)
 		*res = 0;
 		return 1;
 	}
+	if (count > SHM_RING_MAX_PAYLOAD || !probe(buf, count, 0))
+		return 0; /* too big for any group, or a fault: the device says */
 	for (int hop = 0; m && hop < MAX_HOPS; hop++) {
 		/* A retired segment may still be drained by readers; writes go
 		 * to the newest one this process knows. */

@@ -8,7 +8,8 @@
  * a segment received from the daemon.  Checks: both paths and when each is
  * taken (delay, too big, zero length, access mode, retirement), fd tracking
  * across dup/dup2/dup3/F_DUPFD/close/fclose/close_range, fork (the child's
- * pid in its records), a write from a signal handler, one mapping per
+ * pid in its records), a write from a signal handler, unmapped buffers
+ * (the device's EFAULT, the program's SIGSEGV handler kept), one mapping per
  * group, and threads writing through dups while others dup and close.
  * Prints FAIL lines; exit status 0 only if every check passed.
  */
@@ -16,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -310,6 +312,51 @@ static void test_signal(void)
 	drop_group(&g);
 }
 
+static sigjmp_buf app_jump;
+static volatile sig_atomic_t app_handled;
+
+static void app_segv(int sig)
+{
+	(void)sig;
+	app_handled = 1;
+	siglongjmp(app_jump, 1);
+}
+
+/* Unmapped buffers: the device (EFAULT), nothing consumed or written; the
+ * program's own SIGSEGV handler still gets its faults. */
+static void test_bad_buffers(void)
+{
+	struct group g;
+	char *none = mmap(NULL, 8192, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	make_group(&g, 8);
+	EXPECT(ring_put(&g, "keep"), "ring write");
+	errno = 0;
+	EXPECT(write(g.dev, none, 16) == -1 && errno == EFAULT, "write from PROT_NONE: EFAULT (%d)", errno);
+	/* (The "device" must have data, or its read would wait.) */
+	EXPECT(send(g.peer, "d1", 2, 0) == 2 && send(g.peer, "d2", 2, 0) == 2, "send");
+	errno = 0;
+	EXPECT(read(g.dev, ro, 16) == -1 && errno == EFAULT, "read into read-only: EFAULT (%d)", errno);
+	errno = 0;
+	EXPECT(read(g.dev, none + 4096 - 8, 16) == -1 && errno == EFAULT, "read into PROT_NONE: EFAULT (%d)", errno);
+	while (recv(g.dev, (char[8]){0}, 8, MSG_DONTWAIT) > 0)
+		; /* what the failed reads left */
+	EXPECT(strcmp(ring_next(&g), "keep") == 0 && *ring_next(&g) == 0, "nothing consumed or written");
+
+	struct sigaction sa = {.sa_handler = app_segv, .sa_flags = SA_NODEFER}, old;
+	sigemptyset(&sa.sa_mask);
+	EXPECT(sigaction(SIGSEGV, &sa, &old) == 0, "sigaction");
+	if (sigsetjmp(app_jump, 1) == 0)
+		*(volatile char *)none = 1;
+	EXPECT(app_handled, "the program's SIGSEGV handler ran");
+	EXPECT(sigaction(SIGSEGV, &old, NULL) == 0, "sigaction restore");
+	EXPECT(write(g.dev, "after", 5) == 5 && strcmp(ring_next(&g), "after") == 0, "probes still work");
+	munmap(none, 8192);
+	munmap(ro, 4096);
+	drop_group(&g);
+}
+
 static void test_retired(void)
 {
 	struct group g;
@@ -408,6 +455,7 @@ int main(void)
 	test_dup_close();
 	test_fork();
 	test_signal();
+	test_bad_buffers();
 	test_retired();
 	test_threads();
 	printf("%s\n", failures ? "fast_client_test: FAILED" : "fast_client_test: ok");

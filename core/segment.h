@@ -57,7 +57,6 @@ class Segment {
   bool released = false;
   // The daemon's sweep state for this ring (the sweep's thread only).
   shm_ring_sweep_state sweep{};
-  bool corrupt_logged = false;
 
  private:
   Segment() = default;

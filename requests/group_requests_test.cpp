@@ -7,6 +7,7 @@
 #include "requests/group_requests.h"
 
 #include <poll.h>
+#include <sys/mman.h>
 
 #include <atomic>
 #include <cerrno>
@@ -20,6 +21,8 @@
 #include <gtest/gtest.h>
 
 #include "requests/test_replies.h"
+#include "ring/shm_ring.h"
+#include "synchmess_fast.h"
 #include "synchmess_interface.h"
 
 namespace synchmess {
@@ -332,6 +335,65 @@ TEST_F(GroupRequestsTest, StressSleepAwakeInterrupt) {
   EXPECT_EQ(total, 2 * rounds);
   EXPECT_EQ(slept + intr, total);
   EXPECT_EQ(counted.load(), slept);
+}
+
+}  // namespace
+}  // namespace synchmess
+
+namespace synchmess {
+namespace {
+
+// The fast path's ioctls: ENOTTY while off; a ticket for the caller's uid
+// that the token table redeems once; the pollers flag while a poll waits;
+// FAST_KICK notifies the pollers.
+TEST_F(GroupRequestsTest, FastTicketAndKick) {
+  ioctl(1, SYNCHMESS_IOCTL_FAST_TICKET);
+  EXPECT_TRUE(answered(1, Kind::error, ENOTTY)) << "off unless set_fast";
+  FastTickets tickets;
+  groups.set_fast(&tickets, "/run/test/fast.sock");
+  fuse_ctx ctx{};
+  ctx.uid = 1234;
+  replies.set_context(ctx);
+  ioctl(2, SYNCHMESS_IOCTL_FAST_TICKET);
+  auto a = replies.answer_to(2);
+  ASSERT_TRUE(a && a->kind == Kind::ioctl && a->value == 0);
+  ASSERT_EQ(a->bytes.size(), sizeof(synchmess_fast_ticket));
+  synchmess_fast_ticket t;
+  std::memcpy(&t, a->bytes.data(), sizeof t);
+  EXPECT_EQ(t.group, 3u);
+  EXPECT_EQ(t.version, static_cast<unsigned>(SYNCHMESS_FAST_VERSION));
+  EXPECT_EQ(t.generation, group.generation());
+  EXPECT_EQ(t.segment_bytes, shm_ring_segment_bytes(Group::min_segment_holds));
+  EXPECT_STREQ(t.socket_path, "/run/test/fast.sock");
+  EXPECT_TRUE(group.fast_shared());
+  EXPECT_EQ(tickets.redeem(t.token, 3, 1235, FastTickets::Clock::now()).error(), Errc::access_denied);
+  ioctl(3, SYNCHMESS_IOCTL_FAST_TICKET);
+  std::memcpy(&t, replies.answer_to(3)->bytes.data(), sizeof t);
+  EXPECT_TRUE(tickets.redeem(t.token, 3, 1234, FastTickets::Clock::now()).has_value());
+
+  // A poll waiting sets the flag in the group's ring; the kick notifies it
+  // (a fast writer's message is in the ring: here a client's write).
+  auto seg = group.fast_segment().value();
+  void* mem = ::mmap(nullptr, seg.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, seg.fd, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  shm_ring ring{};
+  ASSERT_EQ(shm_ring_attach(&ring, mem, seg.bytes), 0);
+  EXPECT_FALSE(shm_ring_pollers(&ring));
+  fuse_file_info fi = file(7);
+  groups.poll(group, replies.make(4), fi, handles.make(21));
+  EXPECT_TRUE(answered(4, Kind::poll, writable));
+  EXPECT_TRUE(shm_ring_pollers(&ring));
+  ASSERT_EQ(shm_ring_write(&ring, "fast", 4, 1024, 1 << 20, 99), SHM_RING_OK);
+  EXPECT_TRUE(handles.notified().empty()) << "the daemon did not see the write";
+  ioctl(5, SYNCHMESS_IOCTL_FAST_KICK);
+  EXPECT_TRUE(answered(5, Kind::ioctl, 0));
+  EXPECT_EQ(handles.notified(), std::vector<fuse_pollhandle*>{testing::fake_ph(21)});
+  EXPECT_FALSE(shm_ring_pollers(&ring)) << "no poller left";
+  groups.read(group, replies.make(6), 100);
+  auto r = replies.answer_to(6);
+  ASSERT_TRUE(r && r->kind == Kind::data);
+  EXPECT_EQ(text(r->bytes), "fast");
+  ::munmap(mem, seg.bytes);
 }
 
 }  // namespace

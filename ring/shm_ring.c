@@ -216,6 +216,14 @@ static int load_view(const struct shm_ring* r, struct view* v) {
   return -1;
 }
 
+/* Zeroes a freed record after its word0: word1 with an atomic store (the
+ * sweep and shm_ring_count read it atomically at any time), the payload
+ * with memset (only the record's owner ever reads or writes it). */
+static void zero_body(uint64_t* w0, uint64_t size) {
+  if (size > 1) st(w0 + 1, 0);
+  if (size > 2) memset(w0 + 2, 0, (size - 2) * 8);
+}
+
 /* Frees released, dead and pad records at free, in order (I5). */
 static void advance_free(const struct shm_ring* r) {
   struct seg_header* s = hdr(r);
@@ -230,7 +238,7 @@ static void advance_free(const struct shm_ring* r) {
     if (size == 0 || f % r->cap_units + size > r->cap_units || size > dist(r, f, h)) return;
     if (state != ST_RELEASED && state != ST_DEAD && state != ST_PAD) return;
     if (!cas(w0, w, mk(ST_FREED, size, f))) continue;
-    if (size > 1) memset(w0 + 1, 0, (size - 1) * 8);
+    zero_body(w0, size);
     cas(&s->free, f, add(r, f, size));
   }
 }
@@ -553,7 +561,7 @@ enum shm_ring_status shm_ring_sweep(const struct shm_ring* r, struct shm_ring_sw
           if (cas(w0, w, mk(ST_RELEASED, size, v.f))) ++*repaired;
           advance_free(r);
         } else {
-          if (size > 1) memset(w0 + 1, 0, (size - 1) * 8);
+          zero_body(w0, size);
           if (cas(&h->free, v.f, add(r, v.f, size))) ++*repaired;
           advance_free(r);
         }

@@ -28,11 +28,13 @@ using Proto = boost::asio::generic::seq_packet_protocol;
 using Clock = std::chrono::steady_clock;
 constexpr auto sweep_every = std::chrono::milliseconds(100);
 // The ring's stall bound: a stuck record of a live process is given up
-// after 10 x stall_ms = 750 ms of being seen (one of a dead process after
+// after 10 x stall_ms = 650 ms of being seen (one of a dead process after
 // stall_ms); the first sweep sees it within one period, and the sweep that
-// declares it falls on a period boundary: 100 + 800 = 900 ms at worst
-// (docs/abi.md "Sweep and repair").  The sweep's cost does not change.
-constexpr std::uint64_t stall_ms = 75;
+// declares it is the 7th after (650 ms leaves room for the timer's jitter
+// below 700): 100 + 700 = 800 ms at worst (docs/abi.md "Sweep and
+// repair"), under the 1 s the issue asks with a margin for scheduling.
+// The sweep's cost does not change.
+constexpr std::uint64_t stall_ms = 65;
 // Concurrent hand-out connections of one uid (SO_PEERCRED at accept): one
 // user cannot take the global max_connections; over it the newest is closed.
 constexpr unsigned per_uid_connections = 4;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <system_error>
 #include <thread>
@@ -23,7 +24,30 @@ std::uint32_t own_pid() noexcept {
 // How often the read/write path tries again when the ring says BUSY (a
 // writer between two steps of the lock-free protocol: nanoseconds unless
 // it was stopped or killed there, which the sweep repairs).
+// Bounded in time as well: a hostile client can keep a reservation stuck
+// (refreshing it as soon as the sweep gives it up), and one device
+// operation must not hold a request thread for long (busy_limit).
 constexpr int busy_retries = 2000;
+constexpr auto busy_limit = std::chrono::milliseconds(20);
+
+// Spins, then yields; false once the operation has tried for busy_limit
+// (the clock is read only after the spinning phase, every 16 attempts).
+class Busy {
+ public:
+  bool again(int attempt) {
+    if (attempt < 16) return true;
+    if (attempt % 16 == 0) {
+      const auto now = std::chrono::steady_clock::now();
+      if (start_ == std::chrono::steady_clock::time_point{}) start_ = now;
+      else if (now - start_ >= busy_limit) return false;
+    }
+    std::this_thread::yield();
+    return true;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_{};
+};
 
 void pause(int attempt) {
   if (attempt >= 16) std::this_thread::yield();
@@ -104,6 +128,7 @@ Result<std::size_t> Group::send_immediate(std::span<const std::byte> bytes) {
   // lowers a counter before it was raised.
   counters_.sent();
   counters_.queueing(bytes.size());
+  Busy busy;
   for (int attempt = 0; attempt < busy_retries; ++attempt) {
     Segment* s = current_.load(std::memory_order_acquire);
     const std::uint64_t limit = limits_.max_storage_size.load(std::memory_order_relaxed);
@@ -126,9 +151,11 @@ Result<std::size_t> Group::send_immediate(std::span<const std::byte> bytes) {
       needs_repair_.store(true, std::memory_order_relaxed);
       break;
     }
-    pause(attempt);
+    if (!busy.again(attempt)) break;
   }
-  // The ring cannot take it now (corrupt, or room held by stopped clients).
+  // The ring cannot take it now (corrupt, or room held by stopped or
+  // hostile clients for longer than busy_limit): ENOMEM, as the module
+  // answered when it could not queue a message.
   counters_.not_queued(bytes.size());
   counters_.unsent();
   return fail(Errc::out_of_memory);
@@ -151,6 +178,7 @@ bool Group::receive_raw(shm_ring_consumer fn, void* ctx) noexcept {
     k->fn(p, n, k->ctx);
   };
   int corrupt = 0;
+  Busy busy;
   for (int attempt = 0; attempt < busy_retries;) {
     Segment* s = oldest_.load(std::memory_order_acquire);
     Segment* next = s->next.load(std::memory_order_acquire);
@@ -183,7 +211,7 @@ bool Group::receive_raw(shm_ring_consumer fn, void* ctx) noexcept {
       default:  // BUSY
         break;
     }
-    pause(attempt++);
+    if (!busy.again(attempt++)) break;
   }
   return false;
 }
@@ -288,6 +316,7 @@ Result<FastSegment> Group::fast_segment() {
 }
 
 void Group::set_pollers(bool waiting) noexcept {
+  std::lock_guard lock(pollers_mu_);
   pollers_.store(waiting, std::memory_order_seq_cst);
   shm_ring_set_pollers(current_.load(std::memory_order_seq_cst)->ring(), waiting ? 1 : 0);
 }
@@ -365,6 +394,18 @@ SweepReport Group::sweep(std::uint64_t now_ms, std::uint64_t stall_ms, int (*ali
   Segment* cur = current_.load(std::memory_order_acquire);
   shm_ring_set_limits(cur->ring(), limits_.max_message_size.load(), limits_.max_storage_size.load());
   shm_ring_set_delay(cur->ring(), delays_.delay_ms());
+  bool restored = false;
+  {
+    // A client may clear (or set) the flag: publish the daemon's own state
+    // again, so a fast writer kicks when a device poller waits.
+    std::lock_guard plock(pollers_mu_);
+    const bool waiting = pollers_.load(std::memory_order_seq_cst);
+    restored = waiting && !shm_ring_pollers(cur->ring());
+    shm_ring_set_pollers(cur->ring(), waiting ? 1 : 0);
+  }
+  // A fast writer may have published while the flag read clear (and so
+  // not kicked): wake the pollers if there is something to read.
+  if (restored && readable()) published();
   for (Segment* s = oldest_.load(std::memory_order_acquire); s != nullptr; s = s->next.load(std::memory_order_acquire)) {
     if (s->abandoned.load(std::memory_order_acquire)) continue;
     const bool current = s == cur;

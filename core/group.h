@@ -32,7 +32,12 @@
 //    from the rings; opened()/closed() count the open files of its device.
 //  - sweep(): the daemon's periodic repair (one thread): shm_ring_sweep on
 //    each ring, re-format of a corrupt one (its messages are lost; delayed
-//    messages are kept and their charges re-applied), growth, limits.
+//    messages are kept and their charges re-applied), growth, limits; it
+//    re-publishes the limits, the delay and the pollers flag (a client may
+//    have changed them).
+//  - A device send or receive that finds the ring busy (a writer or reader
+//    between two steps, or a stuck record) retries for at most ~20 ms, then
+//    gives up (send: Errc::out_of_memory; receive: nothing).
 // Thread safety: every member may be called from any thread, sweep() from
 // one thread at a time; send and receive of immediate messages take no
 // lock, and neither does stats().  Delayed sends, growth and repair take the
@@ -195,6 +200,9 @@ class Group final : private DelaySink {
   std::atomic<bool> growing_{false};
   std::atomic<bool> shared_{false};
   std::atomic<bool> pollers_{false};
+  // Orders set_pollers() against the sweep re-publishing the flag (a stale
+  // republication could clear it under a new poller).  Daemon threads only.
+  std::mutex pollers_mu_;
   std::atomic<bool> needs_repair_{false};
   std::atomic<bool> grow_blocked_{false};
   // Charge of the messages in the delay line (changed under the line's

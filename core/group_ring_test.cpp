@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -277,6 +278,36 @@ TEST_F(GroupRingTest, ClientKilledMidWriteIsSweptAndTheGroupGoesOn) {
   EXPECT_EQ(r.repaired, 1u);
   EXPECT_EQ(take(*group), "behind");
   EXPECT_EQ(group->stored_bytes(), 0u);
+}
+
+// A client clears the pollers flag: the sweep publishes the daemon's own
+// flag again, and tells the listener if a message came meanwhile (a fast
+// writer that read the flag clear did not kick).
+TEST_F(GroupRingTest, SweepRestoresAClearedPollersFlagAndWakesPollers) {
+  struct Counting final : GroupListener {
+    std::atomic<int> told{0};
+    void on_readable(Group&) noexcept override { told.fetch_add(1); }
+  } listener;
+  group = std::make_unique<Group>(io.executor(), limits, GroupOptions{.descriptor = 3, .listener = &listener});
+  Client c(*group);
+  group->set_pollers(true);
+  EXPECT_EQ(shm_ring_pollers(c.ring()), 1);
+  shm_ring_set_pollers(c.ring(), 0);
+  group->sweep(0, 100, never_alive, nullptr);
+  EXPECT_EQ(shm_ring_pollers(c.ring()), 1) << "re-published";
+  EXPECT_EQ(listener.told.load(), 0) << "nothing to read: nobody woken";
+  shm_ring_set_pollers(c.ring(), 0);
+  ASSERT_EQ(c.write("w"), SHM_RING_OK);  // a fast writer sees the flag clear: no kick
+  group->sweep(100, 100, never_alive, nullptr);
+  EXPECT_EQ(shm_ring_pollers(c.ring()), 1);
+  EXPECT_EQ(listener.told.load(), 1) << "the sweep woke the pollers for the message";
+  group->sweep(200, 100, never_alive, nullptr);
+  EXPECT_EQ(listener.told.load(), 1) << "only when it restored the flag";
+  group->set_pollers(false);
+  shm_ring_set_pollers(c.ring(), 1);  // a forged flag only costs kicks; the sweep clears it
+  group->sweep(300, 100, never_alive, nullptr);
+  EXPECT_EQ(shm_ring_pollers(c.ring()), 0);
+  EXPECT_EQ(take(*group), "w");
 }
 
 }  // namespace

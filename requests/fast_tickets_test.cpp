@@ -55,5 +55,29 @@ TEST(FastTickets, TableIsBoundedAndFreedByExpiry) {
   EXPECT_EQ(t.outstanding(), 1u);
 }
 
+TEST(FastTickets, OneUidCannotTakeTheTable) {
+  FastTickets t(16, 10s, 4);
+  auto now = Clock::now();
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(t.issue(1000, 1, now).has_value());
+  EXPECT_EQ(t.issue(1000, 2, now).error(), Errc::try_again) << "uid 1000 is at its cap";
+  EXPECT_EQ(t.outstanding(1000), 4u);
+  auto other = t.issue(1001, 1, now);
+  ASSERT_TRUE(other.has_value()) << "another uid is not refused";
+  EXPECT_TRUE(t.redeem(*other, 1, 1001, now).has_value());
+  EXPECT_EQ(t.outstanding(1001), 0u);
+  // A redeemed or expired token frees its uid's slot.
+  auto a = t.issue(1002, 1, now).value();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(t.issue(1002, 1, now).has_value());
+  EXPECT_EQ(t.issue(1002, 1, now).error(), Errc::try_again);
+  EXPECT_TRUE(t.redeem(a, 1, 1002, now).has_value());
+  EXPECT_TRUE(t.issue(1002, 1, now).has_value()) << "redeemed: room again";
+  EXPECT_TRUE(t.issue(1000, 1, now + 11s).has_value()) << "expired: room again";
+  EXPECT_EQ(t.outstanding(1000), 1u);
+  // A token burnt by the wrong uid frees its owner's slot too.
+  auto b = t.issue(1003, 1, now).value();
+  EXPECT_EQ(t.redeem(b, 1, 1004, now).error(), Errc::access_denied);
+  EXPECT_EQ(t.outstanding(1003), 0u);
+}
+
 }  // namespace
 }  // namespace synchmess

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "client.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -314,4 +315,14 @@ int sm_wait_in_poll(struct sm_ctx *ctx, pid_t tid, const atomic_int *done,
 		}
 		sm_sleep_ms(1);
 	}
+}
+
+int sm_shim_preloaded(const char *fn)
+{
+	Dl_info info;
+	void *f = dlsym(RTLD_DEFAULT, fn);
+
+	return f && dladdr(f, &info) && info.dli_fname &&
+	       (strstr(info.dli_fname, "libsynchmess-fsync.so") ||
+		strstr(info.dli_fname, "libsynchmess-fast.so"));
 }

@@ -77,4 +77,10 @@ int sm_wait_in_poll(struct sm_ctx *ctx, pid_t tid, const atomic_int *done,
 /* Fills buf with a pattern derived from seed. */
 void sm_fill(void *buf, size_t size, unsigned seed);
 
+/* 1 if this process's definition of the libc function fn (e.g. "fsync",
+ * "writev") is the fsync shim's: libsynchmess-fsync.so, or
+ * libsynchmess-fast.so, which contains the shim.  Then fsync and vectored
+ * I/O on the devices have the module's semantics (docs/abi.md). */
+int sm_shim_preloaded(const char *fn);
+
 #endif /* SYNCHMESS_INTEGRATION_CLIENT_H */

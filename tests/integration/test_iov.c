@@ -17,15 +17,15 @@
  *   delivers its head), one whose head is unmapped fails EFAULT with
  *   nothing queued or consumed.
  * - iov_shim_*: the module's per-iovec semantics through plain readv/writev,
- *   which libsynchmess-fsync.so provides; they SKIP unless the shim is
- *   preloaded (tests/integration/iov-shim-check runs them under it).
+ *   which libsynchmess-fsync.so provides (and libsynchmess-fast.so, which
+ *   contains it); they SKIP unless one is preloaded
+ *   (tests/integration/iov-shim-check runs them under the first).
  *
  * Every test also checks that nothing else was queued.
  */
 #define _GNU_SOURCE
 #include "tests.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -94,26 +94,48 @@ static int expect_queue(struct sm_ctx *ctx, int fd, const char *const *msgs,
 			goto out;                                          \
 	} while (0)
 
-/* Two pages, the second unmapped; returns the first or NULL. */
+/* The holes below are PROT_NONE pages, not unmapped ones: a page left
+ * unmapped is free address space, and a later mmap (libsynchmess-fast.so
+ * maps a group's segment when it first meets the fd, and again when the
+ * daemon replaces the segment) may land on it, so the "unmapped" bytes
+ * would be readable.  The kernel refuses a PROT_NONE page as it refuses an
+ * unmapped one (EFAULT from the transport's pinning, a fault on a touch),
+ * and no mapping can take its place.  Free with free_holed(). */
+
+/* Two pages, the second inaccessible; returns the first or NULL. */
 static char *mapped_then_hole(long page)
 {
 	char *p = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
-	munmap(p + page, (size_t)page);
+	if (mprotect(p + page, (size_t)page, PROT_NONE) != 0) {
+		munmap(p, 2 * (size_t)page);
+		return NULL;
+	}
 	return p;
 }
 
-/* Two pages, the first unmapped; returns the second or NULL. */
+/* Two pages, the first inaccessible; returns the second or NULL. */
 static char *hole_then_mapped(long page)
 {
 	char *p = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
-	munmap(p, (size_t)page);
+	if (mprotect(p, (size_t)page, PROT_NONE) != 0) {
+		munmap(p, 2 * (size_t)page);
+		return NULL;
+	}
 	return p + page;
+}
+
+/* Frees what mapped_then_hole (head = 0) or hole_then_mapped (head = 1)
+ * returned; NULL is ignored. */
+static void free_holed(char *p, long page, int head)
+{
+	if (p)
+		munmap(head ? p - page : p, 2 * (size_t)page);
 }
 
 /* ---- the transport, without the shim ------------------------------------ */
@@ -344,8 +366,8 @@ enum sm_result test_iov_transport_write_partly_mapped(struct sm_ctx *ctx)
 	CHECK_RET(raw_writev(fd, w, 2), 4);
 	EXPECT_QUEUE("AAAA");
 	close(fd);
-	munmap(tail_hole, (size_t)page);
-	munmap(head_hole, (size_t)page);
+	free_holed(tail_hole, page, 0);
+	free_holed(head_hole, page, 1);
 	return SM_PASS;
 out:
 	if (fd >= 0) {
@@ -353,9 +375,9 @@ out:
 		close(fd);
 	}
 	if (tail_hole)
-		munmap(tail_hole, (size_t)page);
+		free_holed(tail_hole, page, 0);
 	if (head_hole)
-		munmap(head_hole, (size_t)page);
+		free_holed(head_hole, page, 1);
 	return SM_FAIL;
 }
 
@@ -391,8 +413,8 @@ enum sm_result test_iov_transport_read_partly_mapped(struct sm_ctx *ctx)
 	CHECK_ERR(read(fd, ro, 40), EFAULT);
 	EXPECT_QUEUE(msg);
 	close(fd);
-	munmap(tail_hole, (size_t)page);
-	munmap(head_hole, (size_t)page);
+	free_holed(tail_hole, page, 0);
+	free_holed(head_hole, page, 1);
 	munmap(ro, (size_t)page);
 	return SM_PASS;
 out:
@@ -401,9 +423,9 @@ out:
 		close(fd);
 	}
 	if (tail_hole)
-		munmap(tail_hole, (size_t)page);
+		free_holed(tail_hole, page, 0);
 	if (head_hole)
-		munmap(head_hole, (size_t)page);
+		free_holed(head_hole, page, 1);
 	if (ro != MAP_FAILED)
 		munmap(ro, (size_t)page);
 	return SM_FAIL;
@@ -413,14 +435,11 @@ out:
 
 static int shim_loaded(struct sm_ctx *ctx)
 {
-	Dl_info info;
-	void *fn = dlsym(RTLD_DEFAULT, "writev");
-
-	if (fn && dladdr(fn, &info) && info.dli_fname &&
-	    strstr(info.dli_fname, "libsynchmess-fsync.so"))
+	if (sm_shim_preloaded("writev") && sm_shim_preloaded("readv"))
 		return 1;
 	snprintf(ctx->reason, sizeof ctx->reason,
-		 "libsynchmess-fsync.so not preloaded (iov-shim-check runs this)");
+		 "neither libsynchmess-fsync.so nor libsynchmess-fast.so preloaded "
+		 "(iov-shim-check runs this)");
 	return 0;
 }
 
@@ -477,7 +496,7 @@ enum sm_result test_iov_shim_readv(struct sm_ctx *ctx)
 
 	if (!shim_loaded(ctx)) {
 		if (tail_hole)
-			munmap(tail_hole, (size_t)page);
+			free_holed(tail_hole, page, 0);
 		return SM_SKIP;
 	}
 	CHECK(tail_hole != NULL, "mmap failed");
@@ -514,7 +533,7 @@ enum sm_result test_iov_shim_readv(struct sm_ctx *ctx)
 	CHECK_RET(preadv(fd, v, 4, 12345), 6);
 	EXPECT_EMPTY();
 	close(fd);
-	munmap(tail_hole, (size_t)page);
+	free_holed(tail_hole, page, 0);
 	return SM_PASS;
 out:
 	if (fd >= 0) {
@@ -522,6 +541,6 @@ out:
 		close(fd);
 	}
 	if (tail_hole)
-		munmap(tail_hole, (size_t)page);
+		free_holed(tail_hole, page, 0);
 	return SM_FAIL;
 }

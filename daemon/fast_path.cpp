@@ -27,13 +27,13 @@ namespace {
 using Proto = boost::asio::generic::seq_packet_protocol;
 using Clock = std::chrono::steady_clock;
 constexpr auto sweep_every = std::chrono::milliseconds(100);
-// The ring's stall bound: a stuck record of a live process is given up
-// after 10 x stall_ms = 650 ms of being seen (one of a dead process after
-// stall_ms); the first sweep sees it within one period, and the sweep that
-// declares it is the 7th after (650 ms leaves room for the timer's jitter
-// below 700): 100 + 700 = 800 ms at worst (docs/abi.md "Sweep and
-// repair"), under the 1 s the issue asks with a margin for scheduling.
-// The sweep's cost does not change.
+// The ring's stall bound: a stuck record of a dead process is given up
+// after stall_ms of being seen; the first sweep sees it within one period
+// and the one that gives it up falls on a period boundary: 100 + 100 =
+// 200 ms at worst, well under the 1 s a killed client may hold the others
+// up (docs/abi.md "Sweep and repair").  One of a live process waits
+// SHM_RING_LIVE_STALLS x stall_ms = 5.2 s (5.3 s at worst): it may only be
+// slow, and giving up a record it still copies garbles a message.
 constexpr std::uint64_t stall_ms = 65;
 // Concurrent hand-out connections of one uid (SO_PEERCRED at accept): one
 // user cannot take the global max_connections; over it the newest is closed.

@@ -466,7 +466,7 @@ static int gone(uint64_t w1, uint64_t since, uint64_t now, uint64_t stall,
                 int (*alive)(uint32_t, void*), void* ctx) {
   uint64_t waited = now - since;
   if (waited < stall) return 0;
-  if (waited >= 10 * stall) return 1;
+  if (waited >= SHM_RING_LIVE_STALLS * stall) return 1;
   uint32_t pid = (uint32_t)(w1 >> 32);
   return pid == 0 || (alive != NULL && !alive(pid, ctx));
 }

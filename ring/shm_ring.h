@@ -31,7 +31,7 @@
  *  4. The daemon (shm_ring_sweep, every ~100 ms) repairs what killed or
  *     stopped processes leave: a reservation never published becomes DEAD
  *     (skipped; its charge released) after `stall_ms` if its writer's pid is
- *     gone, after 10 x stall_ms in any case; a claimed record never released
+ *     gone, after SHM_RING_LIVE_STALLS x stall_ms in any case; a claimed record never released
  *     becomes RELEASED likewise; a half-freed record is freed; a storage
  *     counter that disagrees with an idle empty ring is reset.
  *  5. Retirement (growth): the daemon marks the tail retired (its size
@@ -67,6 +67,12 @@ extern "C" {
 #define SHM_RING_RECORD_HEADER 16u
 /* Largest record: 16 + 65536 rounded (the largest max_message_size). */
 #define SHM_RING_MAX_PAYLOAD 65536u
+/* A stuck record of a process that still exists is given up after this many
+ * stall bounds: that process may only be slow (preempted, its vCPU stolen),
+ * and giving up its record while it still copies garbles a message, so the
+ * bound is long (the daemon's: 80 x 65 ms = 5.2 s); one of a dead process
+ * after one stall bound. */
+#define SHM_RING_LIVE_STALLS 80u
 
 enum shm_ring_status {
   SHM_RING_OK = 0,

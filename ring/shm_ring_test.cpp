@@ -365,11 +365,12 @@ TEST(ShmRing, WriterKilledBeforeCommitBlocksOnlyUntilTheSweep) {
   EXPECT_EQ(shm_ring_read(seg.ring(), buf, sizeof buf, &n, 2), SHM_RING_BUSY) << "FIFO: the head is not committed";
   struct shm_ring_sweep_state sw{};
   unsigned fixed = 0;
-  // A live writer gets 10 x the stall bound.
+  // A live writer gets SHM_RING_LIVE_STALLS x the stall bound.
+  const std::uint64_t live = SHM_RING_LIVE_STALLS * 200;
   EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 0, 200, 0, always_alive, nullptr, &fixed), SHM_RING_OK);
-  EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 1999, 200, 0, always_alive, nullptr, &fixed), SHM_RING_OK);
+  EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live - 1, 200, 0, always_alive, nullptr, &fixed), SHM_RING_OK);
   EXPECT_EQ(fixed, 0u);
-  EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 2000, 200, 0, always_alive, nullptr, &fixed), SHM_RING_OK);
+  EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live, 200, 0, always_alive, nullptr, &fixed), SHM_RING_OK);
   EXPECT_EQ(fixed, 1u);
   EXPECT_EQ(seg.read(), "behind");
   EXPECT_EQ(seg.read(), "");

@@ -289,15 +289,16 @@ static int stuck_head(const char* sock) {
   CHECK(write(g, "after", 5) == 5, "device write behind the stuck record");
   char buf[64];
   ssize_t n = 0;
-  double end = t0 + 10;
+  double end = t0 + 15;
   while (now_s() < end && (n = read(g, buf, sizeof buf)) <= 0) usleep(1000);
   double took = now_s() - t0;
   kill(hostile, SIGKILL);
   waitpid(hostile, NULL, 0);
   printf("stuck-head: the message behind a stopped writer's record was readable after %.0f ms (read %zd)\n",
          took * 1e3, n);
-  if (n != 5 || took > 1.0) {
-    printf("fast-attack stuck-head: FAIL (group not usable by others within 1 s)\n");
+  /* docs/abi.md "Sweep and repair": 5.3 s for a live (stopped) process. */
+  if (n != 5 || took > 5.3 + 0.5) {
+    printf("fast-attack stuck-head: FAIL (group not usable by others within the 5.3 s bound)\n");
     return 1;
   }
   return 0;

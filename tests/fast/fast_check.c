@@ -33,6 +33,7 @@
 
 #include "ring/shm_ring.h"
 #include "synchmess_fast.h"
+#include "fast_test_group.h"
 #include "synchmess_interface.h"
 
 static const char* devdir;
@@ -47,29 +48,12 @@ static const char* devdir;
     }                                                                \
   } while (0)
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
+static double now_s(void) { return fast_test_now_s(); }
 
 static int open_group(unsigned d) {
-  char path[300];
-  snprintf(path, sizeof path, "%s/synchmess", devdir);
-  int master = open(path, O_RDONLY);
-  CHECK(master >= 0, "open %s", path);
-  struct group_t g;
-  memset(&g, 0, sizeof g);
-  g.descriptor = d;
-  CHECK(ioctl(master, IOCTL_INSTALL_GROUP, &g) == 0, "install group %u", d);
-  close(master);
-  snprintf(path, sizeof path, "%s/synchmess%u", devdir, d);
-  int fd = -1;
-  for (double end = now_s() + 10; fd < 0 && now_s() < end;) {
-    fd = open(path, O_RDWR);
-    if (fd < 0) usleep(1000);
-  }
-  CHECK(fd >= 0, "open %s", path);
+  const char* what = "";
+  int fd = fast_test_open_group(devdir, d, &what);
+  CHECK(fd >= 0, "group %u: %s", d, what);
   return fd;
 }
 

@@ -384,9 +384,11 @@ void FuseTransport::install(Reply r, unsigned, void* arg, const void* in, std::s
   uid_t uid = r.context()->uid;
   // A group, once installed, stays (registry.h): then a successful write
   // is the whole install, and the helper answers the caller itself, which
-  // spares a wake-up of the daemon's loop on the caller's path.  A new
-  // group is installed here after the write, so that a failed write
-  // installs nothing.
+  // spares a wake-up of the daemon on the caller's path, and does not wake
+  // the daemon's loop at all (a later install or the writer's deadline
+  // releases the request handle, on its thread).  A new group is
+  // installed here after the write, so that a failed write installs
+  // nothing.
   std::optional<RemoteWriter::DirectReply> direct;
   if (std::uint64_t unique = current_request_unique(); unique != 0 && ctx_.registry.find(d) != nullptr)
     direct = RemoteWriter::DirectReply{unique, out, static_cast<std::uint32_t>(out_size)};

@@ -15,15 +15,21 @@
 // Contract:
 //  - write(tid, uid, address, bytes, done, reply): write_remote() (all or
 //    nothing) run by the helper; done(0 or a positive errno, replied) runs
-//    exactly once, on an io_context thread, never inside write().  Writes
+//    exactly once, never inside the write() of its own job: on an
+//    io_context thread, except when replied is true (see below).  Writes
 //    run one at a time, in order, in the helper, which holds up to 16 of
-//    them at once (so a write never waits for the daemon's loop to hear of
-//    the one before it); the deadline counts from when the helper starts
-//    on a write.  With a DirectReply and a reply fd, the
-//    helper answers that FUSE ioctl request itself right after a successful
-//    write (the caller is running again before the daemon hears of it: one
-//    process wake-up fewer); replied is then true and the caller must only
-//    release its request handle (fuse_reply_none), never answer it.
+//    them at once (so a write never waits for the daemon to hear of the
+//    one before it); the deadline counts from when the helper starts on a
+//    write (when it finished the one before, as it reports).  With a
+//    DirectReply and a reply fd, the helper answers that FUSE ioctl request
+//    itself right after a successful write (the caller is running again
+//    before the daemon hears of it) and does not wake the daemon's loop
+//    for it: the answer waits on the helper's channel until the next
+//    write() (on its thread), the deadline's timer or stop() collects it.
+//    replied is then true, done runs on the thread that collected it (it
+//    must only release its request handle, fuse_reply_none, never answer
+//    it), so the request handle lives until then: at most 64 queued
+//    writes, at most one deadline after the last write.
 //    replied is false whenever err != 0.  EFAULT when the helper missed the deadline or died (then the
 //    range may be partly written: the helper was killed mid-way); EAGAIN
 //    when max_queued writes already wait, or a write of this uid missed the
@@ -76,7 +82,8 @@ int run_remote_write_helper(int argc, char** argv) noexcept;
 struct RemoteWriteAnswer {
   std::uint64_t generation;
   std::int32_t err;
-  std::int32_t replied;  // 1: the helper answered the FUSE request itself
+  std::int32_t replied;      // 1: the helper answered the FUSE request itself
+  std::int64_t finished_ns;  // CLOCK_MONOTONIC when it was done with the write
 };
 
 struct RemoteWriterOptions {
@@ -127,15 +134,26 @@ class RemoteWriter {
     Done done;
     std::optional<DirectReply> reply;
     std::uint64_t generation = 0;  // once sent to a helper
+    std::chrono::steady_clock::time_point sent_at{};
   };
+  struct Finish {
+    Done done;
+    int err;
+    bool replied;
+  };
+  using Finished = std::vector<Finish>;
   void start_next();                 // needs mu_
-  void arm_deadline();               // needs mu_, a job in flight
+  void arm_deadline();               // needs mu_, a job in flight, the timer not armed
+  std::chrono::steady_clock::time_point front_deadline() const;  // needs mu_, a job in flight
+  void wait_for_kick();              // needs mu_, a helper
+  void collect(Finished& finished);  // needs mu_
+  void run(Finished& finished);      // without mu_
   void helper_died(uid_t uid);       // needs mu_
   bool spawn();                      // needs mu_
   void abandon_helper(uid_t uid);    // needs mu_
   void finish_front(int err, bool replied = false);  // needs mu_
-  void on_reply(std::uint64_t epoch, const boost::system::error_code& ec, std::size_t n);
-  void on_deadline(std::uint64_t generation, const boost::system::error_code& ec);
+  void on_kick(std::uint64_t epoch, const boost::system::error_code& ec, std::size_t n);
+  void on_deadline(const boost::system::error_code& ec);
   void reap() noexcept;              // needs mu_
 
   boost::asio::io_context& io_;
@@ -145,13 +163,16 @@ class RemoteWriter {
   static constexpr std::size_t max_in_flight = 16;
   std::deque<Job> jobs_;  // the first sent_ are the helper's, in order
   std::size_t sent_ = 0;
-  bool reading_ = false;  // an answer is being waited for
-  std::uint64_t epoch_ = 0;  // helpers abandoned: older answers are ignored
+  bool timer_armed_ = false;  // a wait on deadline_ is outstanding
+  std::chrono::steady_clock::time_point last_finished_{};  // the helper's last answer
+  std::uint64_t epoch_ = 0;  // helpers abandoned: older kicks are ignored
   bool stopped_ = false;
   std::uint64_t generation_ = 0;  // of the last request sent
   int reply_fd_ = -1;
   std::atomic<pid_t> helper_pid_{0};
-  boost::asio::posix::stream_descriptor socket_;
+  int channel_ = -1;  // requests to the helper, its answers back (non-blocking use)
+  boost::asio::posix::stream_descriptor kick_;  // a byte: an answer needs the loop; end: it died
+  std::array<char, 16> kick_byte_{};
   boost::asio::steady_timer deadline_;
   struct Abandoned {
     pid_t pid;
@@ -161,7 +182,6 @@ class RemoteWriter {
   std::atomic<std::size_t> abandoned_count_{0};  // abandoned_.size(), readable without mu_
   std::unordered_map<uid_t, std::chrono::steady_clock::time_point> missed_at_;  // last deadline missed
   std::unordered_set<uid_t> refused_uids_;  // logged once while their helpers are stuck
-  RemoteWriteAnswer answer_{};
 };
 
 }  // namespace synchmess

@@ -18,10 +18,10 @@ namespace synchmess {
 namespace {
 
 constexpr const char* consumer_name = "readers";
-// How long a message fetched by a read may stay unclaimed (not deleted:
-// reads never acknowledge, read_job) before the consumer gives it to
-// another reader; a read that finds the consumer empty takes such a
-// message at once anyway (claim_oldest).
+// How long a message fetched by a read may stay unacknowledged before
+// JetStream gives it to another reader: far above a read's deadline, so a
+// read that acknowledged in time is never redelivered; a daemon killed
+// between fetch and ack delays that one message by this much.
 constexpr std::chrono::seconds ack_wait{10};
 constexpr std::chrono::milliseconds retry_pause{20};
 constexpr std::size_t header_room = 256;
@@ -520,12 +520,12 @@ void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned)
           jsMsgMetaData_Destroy(meta);
         }
         Claim c = seq != 0 ? claim(s, seq, deadline) : Claim::taken;
-        // Never acknowledged: the delete takes it from the consumer too, and
-        // nats-server 2.9's consumer, told of a delivery its new leader never
-        // heard of, moves its floors past messages it never delivered and
-        // then removes them from the stream (measured: messages lost).  One
-        // taken by another reader (or whose delete failed) is given back.
-        if (c != Claim::mine && reads_connected()) natsConnection_Publish(read_nc_, ack, "-NAK", 4);
+        // Ours: the consumer forgets it (the delete does too, but not on
+        // every version).  Taken: given back at once (not acknowledged: an
+        // acknowledgement removes a message of a work-queue stream, and
+        // "taken" may be a delete that failed for another reason).  No need
+        // to wait for either.
+        if (reads_connected()) natsConnection_Publish(read_nc_, ack, c == Claim::mine ? "+ACK" : "-NAK", 4);
         if (c == Claim::mine) {
           // None left behind this one, and none arrived since: poll says empty.
           std::uint64_t expected = seen;
@@ -563,7 +563,8 @@ ClusterGroups::Claim ClusterGroups::claim(State& s, std::uint64_t seq, Clock::ti
     natsStatus st = connected_.load() ? js_DeleteMsg(js_, s.stream.c_str(), seq, &jo, &jerr) : NATS_CONNECTION_DISCONNECTED;
     if (st == NATS_OK) return Claim::mine;
     if (jerr == JSSequenceNotFoundErr || jerr == JSStreamMsgDeleteFailed) {
-      // (nats-server 2.9 says "no message found" as JSStreamMsgDeleteFailed.)
+      if (jerr == JSStreamMsgDeleteFailed)
+        log::limited_warn("cluster: {}: delete of message {}: {}", s.stream, seq, status_text(st));
       if (!maybe_applied) return Claim::taken;
       log::limited_warn("cluster: {}: a read could not confirm that it took message {} (lost if it did)", s.stream, seq);
       return Claim::unknown;
@@ -634,9 +635,8 @@ ClusterGroups::Oldest ClusterGroups::claim_oldest(State& s, Clock::time_point de
 // stream may lag behind the stream's leader by the last instant's messages
 // (acknowledged to their writer by the two other replicas).  The stream's
 // leader confirms: it holds no message beyond those delivered and not yet
-// claimed (in flight to a reader, or held by a reader that died).  The
-// hint of poll at bind and open; reads ask the stream themselves
-// (claim_oldest).
+// acknowledged (in flight to a reader, or held by a reader that died: those
+// come back after ack_wait).  Two more round trips, on empty reads only.
 bool ClusterGroups::confirmed_empty(State& s, Clock::time_point deadline) {
   jsOptions jo;
   jsOptions_Init(&jo);

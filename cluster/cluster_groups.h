@@ -17,11 +17,8 @@
 //  - open: binds the group (first open on this host), learns its send delay
 //    (KV bucket PREFIX_delays) and whether it is empty, then answers; every
 //    open does the last two again.
-//  - read: fetch one message without waiting, claim it by deleting it from
-//    the stream (the stream's leader confirms one delete per message), then
-//    answer with its bytes; when the consumer has none but the stream does
-//    (nats-server 2.9's consumer skips messages after a leader change), the
-//    oldest is claimed likewise; 0 when no message is available anywhere.
+//  - read: fetch one message without waiting, acknowledge it synchronously,
+//    then answer with its bytes; 0 when no message is available anywhere.
 //  - AWAKE, SET_SEND_DELAY, REVOKE, FLUSH, SET_PARAMS: done here and
 //    broadcast on core NATS (PREFIX.ctl) to the other hosts, gathering
 //    their answers until every host seen alive (PREFIX.hosts heartbeats)

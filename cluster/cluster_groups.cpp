@@ -2,8 +2,6 @@
 
 #include <nats/nats.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -26,9 +24,6 @@ constexpr std::chrono::seconds ack_wait{10};
 constexpr std::chrono::milliseconds retry_pause{20};
 constexpr std::size_t header_room = 256;
 constexpr long fetch_attempt_ms = 2000;
-// How long a read trusts "empty" (the last read found no message, and none
-// arrived since) before it asks the stream again.
-constexpr std::chrono::seconds empty_recheck{1};
 constexpr std::chrono::seconds heartbeat_every{1};
 constexpr std::chrono::milliseconds host_alive{3500};
 
@@ -70,6 +65,12 @@ void on_hb(natsConnection*, natsSubscription*, natsMsg* m, void* self) {
   natsMsg_Destroy(m);
 }
 
+// Owns a natsMsg.
+struct MsgPtr {
+  natsMsg* m = nullptr;
+  ~MsgPtr() { natsMsg_Destroy(m); }
+};
+
 long remaining_ms(std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
   return std::max<long>(left, 0);
@@ -82,8 +83,6 @@ long attempt_ms(std::chrono::steady_clock::time_point deadline) {
 }
 
 }  // namespace
-
-MsgPtr::~MsgPtr() { natsMsg_Destroy(m); }
 
 struct ClusterGroups::State {
   std::mutex mu;  // bind
@@ -98,9 +97,6 @@ struct ClusterGroups::State {
   std::deque<std::uint64_t> held;
   std::atomic<bool> maybe_readable{true};
   std::atomic<std::uint64_t> arrivals{0};
-  // When a read last found the group empty (steady_clock ticks).
-  std::atomic<Clock::rep> checked_empty{0};
-  std::string get_subject;  // $JS.API.STREAM.MSG.GET.<stream>
   bool queued = false;  // mover_mu_: in mover_queue_
   bool moving = false;  // mover_mu_: the mover holds one of its messages
 };
@@ -265,7 +261,6 @@ ClusterGroups::State* ClusterGroups::state(unsigned d) {
     s->subject = fmt::format("{}.msg.{}", options_.prefix, d);
     s->held_subject = fmt::format("{}.dly.{}", options_.prefix, d);
     s->next_subject = fmt::format("$JS.API.CONSUMER.MSG.NEXT.{}.{}", s->stream, consumer_name);
-    s->get_subject = fmt::format("$JS.API.STREAM.MSG.GET.{}", s->stream);
     states_[d].store(s, std::memory_order_release);
   }
   return s;
@@ -448,18 +443,9 @@ void ClusterGroups::read(Group& g, Reply reply, std::size_t size) {
 }
 
 // Fetch one message without waiting (a 404 status when none is available
-// to this consumer), claim it by deleting it from the stream, and answer
-// with its bytes once the stream's leader confirmed the delete.  The
-// delete, not the consumer's acknowledgement, decides who reads a message:
-// JetStream applies deletes in one order on every replica and confirms
-// only the one that removed it, so two readers never both get a message.
-// This matters because nats-server 2.9's consumer loses track of messages
-// when its leader dies: a delivery the new leader never heard of, then
-// acknowledged, moves its next sequence past messages it never delivered;
-// those stay in the stream, invisible to the consumer, forever (measured:
-// hundreds of messages of tests/cluster's server step).  A read that finds
-// the consumer empty while the stream still holds messages takes the
-// oldest of them the same way (claim_oldest).
+// to this consumer), then acknowledge it and wait for the server's
+// confirmation, and only then answer.  A message whose ack is not
+// confirmed is not returned: JetStream gives it again after ack_wait.
 void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned) {
   unsigned d = g.descriptor();
   State& s = *state(d);
@@ -467,15 +453,16 @@ void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned)
   if (!bind(s, d)) return reply.fail(Errc::cluster_unavailable);
   static constexpr char pull[] = R"({"batch":1,"no_wait":true})";
   std::string last_status;
-  std::uint64_t from = 1;  // claim_oldest: the first sequence to look at
   for (;;) {
     if (stopping_.load()) return reply.fail(Errc::shutting_down);
     std::uint64_t seen = s.arrivals.load();
     MsgPtr m;
     natsStatus st = NATS_CONNECTION_DISCONNECTED;
     if (reads_connected())
-      // libnats 3.4.1 now and then loses an answer under concurrent
-      // requests: an attempt does not wait until the deadline.
+      // A message delivered to a request that gave up waits ack_wait
+      // before anyone can read it, so an attempt waits long (fetch_attempt);
+      // but libnats 3.4.1 now and then loses an answer under concurrent
+      // requests, so not until the deadline.
       st = natsConnection_Request(&m.m, read_nc_, s.next_subject.c_str(), pull, sizeof pull - 1,
                                   std::clamp(remaining_ms(deadline), 1L, fetch_attempt_ms));
     if (st == NATS_OK) {
@@ -483,63 +470,46 @@ void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned)
       if (ack == nullptr || *ack == '\0') {  // a status: 404 no messages (or 408/409)
         const char* code = nullptr;
         natsMsgHeader_Get(m.m, "Status", &code);
-        if (code != nullptr && std::strcmp(code, "404") == 0) {
-          // Empty a moment ago and nothing arrived since: empty.  Not for
-          // long: the consumer may hide messages (above), so the stream is
-          // asked again after empty_recheck.
-          auto checked = Clock::time_point(Clock::duration(s.checked_empty.load()));
-          if (!s.maybe_readable.load() && Clock::now() - checked < empty_recheck) return reply.data({});
-          MsgPtr oldest;
-          switch (claim_oldest(s, deadline, from, oldest)) {
-            case Oldest::empty: {
-              s.checked_empty.store(Clock::now().time_since_epoch().count());
-              std::uint64_t expected = seen;
-              if (s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
-              return reply.data({});
-            }
-            case Oldest::claimed: {
-              auto bytes = std::as_bytes(
-                  std::span(natsMsg_GetData(oldest.m), static_cast<std::size_t>(natsMsg_GetDataLength(oldest.m))));
-              return reply.data(bytes.first(std::min(size, bytes.size())));
-            }
-            case Oldest::lost:
-              return reply.fail(Errc::cluster_unavailable);
-            case Oldest::retry:
-              last_status = "404, but the stream holds messages nobody could claim yet";
-              break;
-          }
-        } else {
-          last_status = code == nullptr ? "no status" : code;
-        }
-      } else {
-        jsMsgMetaData* meta = nullptr;
-        std::uint64_t seq = 0, left = 1;
-        if (natsMsg_GetMetaData(&meta, m.m) == NATS_OK) {
-          seq = meta->Sequence.Stream;
-          left = meta->NumPending;
-          jsMsgMetaData_Destroy(meta);
-        }
-        Claim c = seq != 0 ? claim(s, seq, deadline) : Claim::taken;
-        // Ours: the consumer forgets it (the delete does too, but not on
-        // every version).  Taken: given back at once (not acknowledged: an
-        // acknowledgement removes a message of a work-queue stream, and
-        // "taken" may be a delete that failed for another reason).  No need
-        // to wait for either.
-        if (reads_connected()) natsConnection_Publish(read_nc_, ack, c == Claim::mine ? "+ACK" : "-NAK", 4);
-        if (c == Claim::mine) {
-          // None left behind this one, and none arrived since: poll says empty.
+        // Confirmed only when a message arrived since the group was last
+        // found empty (the lag below is of the last instant's messages).
+        if (code != nullptr && std::strcmp(code, "404") == 0 &&
+            (!s.maybe_readable.load() || confirmed_empty(s, deadline))) {
           std::uint64_t expected = seen;
-          if (left == 0 && s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
-          auto bytes = std::as_bytes(std::span(natsMsg_GetData(m.m), static_cast<std::size_t>(natsMsg_GetDataLength(m.m))));
-          return reply.data(bytes.first(std::min(size, bytes.size())));
+          if (s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
+          return reply.data({});
         }
-        if (c == Claim::unknown) return reply.fail(Errc::cluster_unavailable);
-        last_status = "claimed by another reader";
-        continue;  // taken by another reader: the next one, at once
+        last_status = code == nullptr ? "no status" : std::strcmp(code, "404") == 0 ? "404, but the stream holds undelivered messages" : code;
+      } else {
+        // Acknowledge, retrying until the deadline: an ack is idempotent.
+        for (;;) {
+          MsgPtr answer;
+          natsStatus as = NATS_CONNECTION_DISCONNECTED;
+          if (reads_connected())
+            as = natsConnection_Request(&answer.m, read_nc_, ack, "+ACK", 4, attempt_ms(deadline));
+          if (as == NATS_OK) {
+            // The ack subject ends with the number of messages left behind
+            // this one: none, and none arrived since: poll says empty.
+            std::string_view tokens(ack);
+            std::uint64_t left = 1;
+            auto dot = tokens.rfind('.');
+            if (dot != std::string_view::npos)
+              std::from_chars(tokens.data() + dot + 1, tokens.data() + tokens.size(), left);
+            std::uint64_t expected = seen;
+            if (left == 0 && s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
+            auto bytes = std::as_bytes(std::span(natsMsg_GetData(m.m), static_cast<std::size_t>(natsMsg_GetDataLength(m.m))));
+            return reply.data(bytes.first(std::min(size, bytes.size())));
+          }
+          if (remaining_ms(deadline) == 0 || stopping_.load()) {
+            log::limited_warn("cluster: group {}: a read could not acknowledge its message ({}); JetStream gives it again in {} s",
+                              d, status_text(as), ack_wait.count());
+            return reply.fail(Errc::cluster_unavailable);
+          }
+          std::this_thread::sleep_for(retry_pause);
+        }
       }
-    } else {
-      last_status = status_text(st);
     }
+    else
+      last_status = status_text(st);
     if (remaining_ms(deadline) == 0) {
       log::limited_warn("cluster: group {}: a read got no answer from JetStream in {} ms (last: {})", d,
                         options_.timeout_ms, last_status);
@@ -547,88 +517,6 @@ void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned)
     }
     std::this_thread::sleep_for(retry_pause);
   }
-}
-
-// Deletes message seq of the stream, retrying until deadline.  A retry
-// told "not there" cannot know whether its own earlier attempt removed it
-// (the answer was lost) or another reader did: unknown, logged (the read
-// fails EIO; at most that message is lost).
-ClusterGroups::Claim ClusterGroups::claim(State& s, std::uint64_t seq, Clock::time_point deadline) {
-  bool maybe_applied = false;
-  for (;;) {
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.Wait = attempt_ms(deadline);
-    jsErrCode jerr = static_cast<jsErrCode>(0);
-    natsStatus st = connected_.load() ? js_DeleteMsg(js_, s.stream.c_str(), seq, &jo, &jerr) : NATS_CONNECTION_DISCONNECTED;
-    if (st == NATS_OK) return Claim::mine;
-    if (jerr == JSSequenceNotFoundErr || jerr == JSStreamMsgDeleteFailed) {
-      if (jerr == JSStreamMsgDeleteFailed)
-        log::limited_warn("cluster: {}: delete of message {}: {}", s.stream, seq, status_text(st));
-      if (!maybe_applied) return Claim::taken;
-      log::limited_warn("cluster: {}: a read could not confirm that it took message {} (lost if it did)", s.stream, seq);
-      return Claim::unknown;
-    }
-    // Sent, and no answer: the delete may have been applied.
-    maybe_applied |= st != NATS_NO_RESPONDERS && st != NATS_CONNECTION_DISCONNECTED && st != NATS_CONNECTION_CLOSED;
-    if (remaining_ms(deadline) == 0 || stopping_.load()) {
-      log::limited_warn("cluster: {}: a read could not take message {}: {}", s.stream, seq, status_text(st));
-      return maybe_applied ? Claim::unknown : Claim::taken;
-    }
-    std::this_thread::sleep_for(retry_pause);
-  }
-}
-
-// The consumer has nothing for us: does the stream's leader still hold
-// readable messages (those the consumer hides, those held by a reader in
-// flight or by a daemon that died)?  If so, claim the oldest from `from`
-// on: its sequence from the leader (next_by_subj, which libnats 3.4 has
-// only for direct gets, served by possibly stale followers), its bytes by
-// sequence.
-ClusterGroups::Oldest ClusterGroups::claim_oldest(State& s, Clock::time_point deadline, std::uint64_t& from,
-                                                  MsgPtr& out) {
-  jsOptions jo;
-  jsOptions_Init(&jo);
-  jo.Wait = attempt_ms(deadline);
-  jo.Stream.Info.SubjectsFilter = s.subject.c_str();  // not the held copies
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  jsStreamInfo* si = nullptr;
-  if (!connected_.load() || js_GetStreamInfo(&si, js_, s.stream.c_str(), &jo, &jerr) != NATS_OK) return Oldest::retry;
-  std::uint64_t stored = 0;
-  if (si->State.Subjects != nullptr)
-    for (int i = 0; i < si->State.Subjects->Count; ++i) stored += si->State.Subjects->List[i].Msgs;
-  from = std::max(from, si->State.FirstSeq);
-  jsStreamInfo_Destroy(si);
-  if (stored == 0) return Oldest::empty;
-  std::string body = nlohmann::json{{"seq", from}, {"next_by_subj", s.subject}}.dump();
-  MsgPtr answer;
-  if (natsConnection_Request(&answer.m, nc_, s.get_subject.c_str(), body.data(), static_cast<int>(body.size()),
-                             attempt_ms(deadline)) != NATS_OK)
-    return Oldest::retry;
-  auto j = nlohmann::json::parse(natsMsg_GetData(answer.m), natsMsg_GetData(answer.m) + natsMsg_GetDataLength(answer.m),
-                                 nullptr, false);
-  std::uint64_t seq = 0;
-  if (j.is_object() && j.contains("message") && j["message"].contains("seq") && j["message"]["seq"].is_number_unsigned())
-    seq = j["message"]["seq"].get<std::uint64_t>();
-  if (seq == 0) return Oldest::retry;  // none from `from` on (taken meanwhile), or an error
-  MsgPtr m;
-  jo.Stream.Info.SubjectsFilter = nullptr;
-  jo.Wait = attempt_ms(deadline);
-  if (js_GetMsg(&m.m, js_, s.stream.c_str(), seq, &jo, &jerr) != NATS_OK) {
-    from = seq + 1;  // gone meanwhile (or the leader went away: asked again)
-    return Oldest::retry;
-  }
-  switch (claim(s, seq, deadline)) {
-    case Claim::mine:
-      out.m = std::exchange(m.m, nullptr);
-      return Oldest::claimed;
-    case Claim::taken:
-      from = seq + 1;
-      return Oldest::retry;
-    case Claim::unknown:
-      return Oldest::lost;
-  }
-  return Oldest::retry;
 }
 
 // JetStream's 404 comes from the consumer's leader, whose replica of the

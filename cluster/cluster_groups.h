@@ -62,15 +62,6 @@ struct __kvStore;
 
 namespace synchmess {
 
-// Owns a natsMsg (cluster_groups.cpp).
-struct MsgPtr {
-  __natsMsg* m = nullptr;
-  MsgPtr() = default;
-  MsgPtr(const MsgPtr&) = delete;
-  MsgPtr& operator=(const MsgPtr&) = delete;
-  ~MsgPtr();
-};
-
 
 class ClusterGroups final : public GroupBackend, public GroupListener {
  public:
@@ -134,13 +125,6 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   void delete_held(State& s, std::uint64_t seq);
   void revoke_here(Group& g);
   void read_job(Group& g, Reply& reply, std::size_t size, unsigned thread);
-  // A read's claim on message seq: the stream's delete of it.
-  enum class Claim { mine, taken, unknown };
-  Claim claim(State& s, std::uint64_t seq, Clock::time_point deadline);
-  // The oldest readable message of the stream from sequence `from` on
-  // (advanced past those taken), claimed into `out`.
-  enum class Oldest { empty, claimed, retry, lost };
-  Oldest claim_oldest(State& s, Clock::time_point deadline, std::uint64_t& from, MsgPtr& out);
   bool confirmed_empty(State& s, Clock::time_point deadline);
   // Local part of a control operation; returns the count (AWAKE) or errno.
   int control_here(char op, unsigned d, std::uint64_t arg);

@@ -67,6 +67,7 @@ Group::Group(boost::asio::any_io_executor executor, const Limits& limits, GroupO
   if (!s) throw std::system_error(ENOMEM, std::generic_category(), "group segment");
   current_.store(s->get());
   oldest_.store(s->get());
+  first_ = s->get();
   segments_.push_back(std::move(*s));
 }
 
@@ -275,6 +276,13 @@ GroupStats Group::stats() const noexcept {
   }
   s.queued_messages = messages;
   s.queued_bytes = bytes;
+  // The fast-path clients' writes and reads (hints) on every segment so far.
+  for (const Segment* g = first_; g != nullptr; g = g->next.load(std::memory_order_acquire)) {
+    std::uint64_t sent = 0, received = 0;
+    g->fast_counts(sent, received);
+    s.sent += sent;
+    s.received += received;
+  }
   s.stored_bytes = stored_bytes();
   s.send_delay_ms = delays_.delay_ms();
   s.sleepers = barrier_.sleepers();

@@ -29,7 +29,9 @@
 //  - After every publication by the daemon the listener (if any) is told,
 //    outside locks (fast-path writers tell the daemon with FAST_KICK).
 //  - stats(): the group's counters (group_counters.h); queued counts come
-//    from the rings; opened()/closed() count the open files of its device.
+//    from the rings; sent/received add the fast-path clients' own counts
+//    (Segment::fast_counts: clamped hints, forgeable by the group's
+//    clients); opened()/closed() count the open files of its device.
 //  - sweep(): the daemon's periodic repair (one thread): shm_ring_sweep on
 //    each ring, re-format of a corrupt one (its messages are lost; delayed
 //    messages are kept and their charges re-applied), growth, limits; it
@@ -197,6 +199,7 @@ class Group final : private DelaySink {
   std::vector<std::unique_ptr<Segment>> segments_;  // growth_mu_
   std::atomic<Segment*> current_{nullptr};
   std::atomic<Segment*> oldest_{nullptr};
+  Segment* first_ = nullptr;  // the first segment (set once): stats() walks all
   std::atomic<bool> growing_{false};
   std::atomic<bool> shared_{false};
   std::atomic<bool> pollers_{false};

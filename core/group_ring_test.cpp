@@ -263,6 +263,60 @@ TEST_F(GroupRingTest, CorruptRingIsReformattedAndDelayedMessagesKept) {
   EXPECT_EQ(group->stored_bytes(), 0u);
 }
 
+// Statistics: a fast client's writes and reads (the hints it bumps in the
+// segment, as libsynchmess-fast.so does) add to the daemon's own counts;
+// they stay counted across a growth (the retired segment's) and a
+// re-format (the corrupt ring's); a forged hint is clamped.
+TEST_F(GroupRingTest, FastPathHintsCountInStatisticsClamped) {
+  make();
+  {
+    Client c(*group);
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_EQ(c.write("fast"), SHM_RING_OK);
+      shm_ring_note_sent(c.ring());
+    }
+    ASSERT_TRUE(group->send(bytes("device")).has_value());
+    EXPECT_EQ(c.read(), "fast");
+    shm_ring_note_received(c.ring());
+    GroupStats s = group->stats();
+    EXPECT_EQ(s.sent, 4u);
+    EXPECT_EQ(s.received, 1u);
+    EXPECT_EQ(s.queued_messages, 3u);
+    while (take(*group) != "") {}
+    EXPECT_EQ(group->stats().received, 4u) << "1 fast + 3 device reads";
+  }
+  // Growth: the retired segment's counts stay in the totals.
+  limits.max_storage_size = 2 * Group::min_segment_holds;
+  group->apply_limits();
+  ASSERT_EQ(group->generation(), 2u);
+  EXPECT_EQ(take(*group), "") << "the old segment is drained: readers move on";
+  Client c2(*group);
+  ASSERT_EQ(c2.write("new"), SHM_RING_OK);
+  shm_ring_note_sent(c2.ring());
+  EXPECT_EQ(group->stats().sent, 5u);
+  // Forged hints: clamped, whatever the client wrote.
+  shm_ring_test_set_fast_counts(c2.ring(), UINT64_MAX, UINT64_MAX - 1);
+  GroupStats s = group->stats();
+  EXPECT_EQ(s.sent, 4u + Segment::fast_count_limit);
+  EXPECT_EQ(s.received, 4u + Segment::fast_count_limit);
+  shm_ring_test_set_fast_counts(c2.ring(), 7, 2);
+  // Garbage over the positions and the storage counter (not the hints):
+  // the re-format keeps what was counted.
+  for (std::size_t off = 64; off < 320; off += 8) {
+    std::uint64_t v = 0x9e3779b97f4a7c15ull * (off + 1);
+    std::memcpy(c2.mem() + off, &v, 8);
+  }
+  SweepReport r;
+  for (std::uint64_t now = 0; now < 1000 && !r.reformatted; now += 100) r = group->sweep(now, 100, never_alive, nullptr);
+  ASSERT_TRUE(r.reformatted);
+  s = group->stats();
+  EXPECT_EQ(s.sent, 4u + 7u);
+  EXPECT_EQ(s.received, 4u + 2u);
+  ASSERT_EQ(c2.write("after"), SHM_RING_OK);
+  shm_ring_note_sent(c2.ring());
+  EXPECT_EQ(group->stats().sent, 4u + 7u + 1u);
+}
+
 // A client killed between two steps of a write: the daemon's writes wait
 // only until the sweep declares the record dead.
 TEST_F(GroupRingTest, ClientKilledMidWriteIsSweptAndTheGroupGoesOn) {

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 
 namespace synchmess {
@@ -41,9 +42,21 @@ void Segment::reformat(std::uint64_t max_message, std::uint64_t max_storage) noe
   // than writing every byte of what may be a very large segment.
   bool zero = ::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, SHM_RING_HEADER_BYTES,
                           static_cast<off_t>(bytes_ - SHM_RING_HEADER_BYTES)) == 0;
+  // The clients' counts so far stay in the totals (format zeroes them).
+  std::uint64_t sent = 0, received = 0;
+  fast_counts(sent, received);
+  fast_sent_base_.store(sent, std::memory_order_relaxed);
+  fast_received_base_.store(received, std::memory_order_relaxed);
   shm_ring r{};
   (void)shm_ring_format(&r, mem_, bytes_, max_message, max_storage, generation_, zero ? 1 : 0);
   sweep = {};
+}
+
+void Segment::fast_counts(std::uint64_t& sent, std::uint64_t& received) const noexcept {
+  std::uint64_t s = 0, r = 0;
+  shm_ring_fast_counts(&ring_, &s, &r);
+  sent = fast_sent_base_.load(std::memory_order_relaxed) + std::min(s, fast_count_limit);
+  received = fast_received_base_.load(std::memory_order_relaxed) + std::min(r, fast_count_limit);
 }
 
 void Segment::release_data() noexcept {

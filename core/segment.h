@@ -14,6 +14,11 @@
 //    keep a client from resizing it under the daemon.
 //  - release_data(): gives the data pages back (a drained, retired segment
 //    whose records are all freed); the header stays.
+//  - fast_counts(): the writes and reads fast-path clients say they did on
+//    this segment (shm_ring_fast_counts: hints any client of the group can
+//    forge), each clamped to fast_count_limit, plus what the segment's
+//    earlier formats held (reformat() keeps them), so they never wrap a
+//    total; used for statistics only.
 // Thread safety: immutable after create() except the ring's memory (any
 // thread or process, as shm_ring.h) and the atomic flags.
 #pragma once
@@ -45,6 +50,8 @@ class Segment {
   // re-applies what the counter must hold.
   void reformat(std::uint64_t max_message, std::uint64_t max_storage) noexcept;
   void release_data() noexcept;
+  static constexpr std::uint64_t fast_count_limit = std::uint64_t{1} << 40;
+  void fast_counts(std::uint64_t& sent, std::uint64_t& received) const noexcept;
 
   // Set once the segment is retired: the delayed messages' charge its
   // counter held then (they moved to the successor's counter).
@@ -64,6 +71,8 @@ class Segment {
   void* mem_ = nullptr;
   std::uint64_t bytes_ = 0, holds_ = 0, generation_ = 0;
   shm_ring ring_{};
+  // The clamped counts of the formats before the current one (reformat).
+  std::atomic<std::uint64_t> fast_sent_base_{0}, fast_received_base_{0};
 };
 
 }  // namespace synchmess

@@ -30,12 +30,18 @@
  *   and the table; the pid recorded in the ring is the child's (pthread_atfork).
  * - write (immediate: the ring's published send delay is 0): shm_ring_write
  *   with the published limits; OK -> count, and SYNCHMESS_IOCTL_FAST_KICK on
- *   the fd if a device poller waits.  FULL, TOO_BIG, BUSY, CORRUPT, a delay,
- *   an empty write: the device (the daemon applies its own limits and gives
- *   the exact errno).  RETIRED: the group's next segment is fetched (a new
+ *   the fd if a device poller waits.  FULL over the published storage limit
+ *   on the shared counter: -1 EPERM, no system call (the device would say
+ *   the same: storage_full below).  FULL short of ring room only, TOO_BIG,
+ *   BUSY, CORRUPT, a delay: the device (the daemon applies its own limits
+ *   and gives the exact errno).
+ * - Statistics: each write and read done on a ring bumps the ring's
+ *   shm_ring_note_sent/received hint, which the daemon adds to the group's
+ *   sent/received (docs/abi.md "Statistics").  RETIRED: the group's next segment is fetched (a new
  *   ticket) and the write goes there, else to the device.
  * - read: shm_ring_read; OK -> the bytes copied (the whole message is
- *   consumed, as on the devices); EMPTY -> 0, no system call; BUSY,
+ *   consumed, as on the devices); EMPTY -> 0, no system call (one pause
+ *   instruction: a spin hint for the polling loop around it); BUSY,
  *   CORRUPT: the device.  RETIRED (retired and drained): the next segment.
  *   A 0-byte read or write returns 0 and consumes nothing, as the devices.
  *   An fd opened write-only (read-only) reads (writes) through the device,
@@ -666,6 +672,34 @@ static inline uint32_t pid_now(void)
 
 /* ---- read and write ----------------------------------------------------- */
 
+/* After an empty read: the program will most likely read again at once
+ * (a polling loop); the pause lets the other hardware thread of the core
+ * run and keeps the loop from flooding the ring's lines with loads that
+ * the writer's next store must invalidate.  No system call. */
+static inline void spin_hint(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* A FULL write is over the storage limit (and not only short of ring room,
+ * which the device may still find): the message with its overhead does not
+ * fit under the limit the daemon published, on the counter that both paths
+ * charge.  The daemon's own check counts that counter too (and more while
+ * an older segment drains), so the device would answer EPERM as well: the
+ * library answers it without the round trip.  A forged limit (a client of
+ * the group scribbling the header) makes this group's fast writers fail
+ * early until the next sweep (100 ms) publishes the daemon's limit again. */
+static int storage_full(const struct shm_ring *r, size_t count, uint64_t max_storage)
+{
+	uint64_t charge = (uint64_t)count + SYNCHMESS_MESSAGE_OVERHEAD, used = shm_ring_stored(r);
+
+	return charge > max_storage || used > max_storage - charge;
+}
+
 /* 1: done (*res set); 0: use the device. */
 static int fast_read(int fd, void *buf, size_t count, ssize_t *res)
 {
@@ -689,12 +723,15 @@ static int fast_read(int fd, void *buf, size_t count, ssize_t *res)
 	for (int hop = 0; m && hop < MAX_HOPS; hop++) {
 		if (map_enter(m)) {
 			st = shm_ring_read(&m->ring, buf, count, &len, pid_now());
+			if (st == SHM_RING_OK)
+				shm_ring_note_received(&m->ring);
 			map_leave(m);
 			if (st == SHM_RING_OK) {
 				*res = (ssize_t)(len < count ? len : count);
 				return 1;
 			}
 			if (st == SHM_RING_EMPTY) {
+				spin_hint();
 				*res = 0;
 				return 1;
 			}
@@ -718,7 +755,7 @@ static int fast_write(int fd, const void *buf, size_t count, ssize_t *res)
 	struct fast_map *m, *n;
 	enum shm_ring_status st;
 	uint64_t max_message, max_storage;
-	int kick, saved;
+	int kick, full, saved;
 
 	if (what(e) == E_UNKNOWN)
 		e = classify(fd, e);
@@ -744,7 +781,15 @@ static int fast_write(int fd, const void *buf, size_t count, ssize_t *res)
 			shm_ring_limits(&m->ring, &max_message, &max_storage);
 			st = shm_ring_write(&m->ring, buf, count, max_message, max_storage, pid_now());
 			kick = st == SHM_RING_OK && shm_ring_pollers(&m->ring);
+			if (st == SHM_RING_OK)
+				shm_ring_note_sent(&m->ring);
+			full = st == SHM_RING_FULL && storage_full(&m->ring, count, max_storage);
 			map_leave(m);
+			if (full) {
+				errno = EPERM;
+				*res = -1;
+				return 1;
+			}
 			if (st == SHM_RING_OK) {
 				if (kick) {
 					saved = errno;

@@ -156,11 +156,15 @@ static void test_paths(void)
 	EXPECT(write(g.dev, big, sizeof big) == (ssize_t)sizeof big, "big write");
 	EXPECT(strlen(device_next(&g)) == sizeof big, "too big on the device");
 
-	/* Storage full: the device. */
+	/* Storage full: EPERM at the same byte as the device, without asking it
+	 * (the published limit on the shared counter). */
 	shm_ring_set_limits(&g.r, MAX_MESSAGE, 64 + 8);
-	EXPECT(write(g.dev, "12345678", 8) == 8 && write(g.dev, "9", 1) == 1, "writes at the limit");
-	EXPECT(strcmp(ring_next(&g), "12345678") == 0, "the first fits");
-	EXPECT(strcmp(device_next(&g), "9") == 0, "the second went to the device");
+	EXPECT(write(g.dev, "12345678", 8) == 8, "a write reaching the limit exactly");
+	errno = 0;
+	EXPECT(write(g.dev, "9", 1) == -1 && errno == EPERM, "one byte over the limit: EPERM (errno %d)", errno);
+	EXPECT(strcmp(ring_next(&g), "12345678") == 0 && *ring_next(&g) == 0, "the first fits, the second is not queued");
+	EXPECT(*device_next(&g) == 0, "the full write did not reach the device");
+	EXPECT(write(g.dev, "9", 1) == 1 && strcmp(ring_next(&g), "9") == 0, "room again after the read");
 	shm_ring_set_limits(&g.r, MAX_MESSAGE, MAX_STORAGE);
 	drop_group(&g);
 }

@@ -64,6 +64,10 @@ struct seg_header {
   uint64_t stored;
   uint64_t pad4[7];
   uint64_t pollers;
+  uint64_t pad5[7];
+  uint64_t fast_sent; /* statistics hints (shm_ring_note_sent): each on a line of its own */
+  uint64_t pad6[7];
+  uint64_t fast_received;
 };
 _Static_assert(sizeof(struct seg_header) <= SHM_RING_HEADER_BYTES, "header fits its page");
 
@@ -136,6 +140,8 @@ int shm_ring_format(struct shm_ring* r, void* mem, uint64_t segment_bytes, uint6
   st(&h->stored, 0);
   st(&h->pollers, 0);
   st(&h->delay_ms, 0);
+  __atomic_store_n(&h->fast_sent, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&h->fast_received, 0, __ATOMIC_RELAXED);
   if (!data_is_zero) memset(r->base + SHM_RING_HEADER_BYTES, 0, capacity);
   h->version = SHM_RING_VERSION;
   h->header_bytes = SHM_RING_HEADER_BYTES;
@@ -188,6 +194,17 @@ uint64_t shm_ring_stored(const struct shm_ring* r) { return ld(&hdr(r)->stored);
 
 void shm_ring_set_pollers(const struct shm_ring* r, int waiting) { st(&hdr(r)->pollers, waiting ? 1 : 0); }
 int shm_ring_pollers(const struct shm_ring* r) { return ld(&hdr(r)->pollers) != 0; }
+
+void shm_ring_note_sent(const struct shm_ring* r) {
+  __atomic_fetch_add(&hdr(r)->fast_sent, 1, __ATOMIC_RELAXED);
+}
+void shm_ring_note_received(const struct shm_ring* r) {
+  __atomic_fetch_add(&hdr(r)->fast_received, 1, __ATOMIC_RELAXED);
+}
+void shm_ring_fast_counts(const struct shm_ring* r, uint64_t* sent, uint64_t* received) {
+  *sent = __atomic_load_n(&hdr(r)->fast_sent, __ATOMIC_RELAXED);
+  *received = __atomic_load_n(&hdr(r)->fast_received, __ATOMIC_RELAXED);
+}
 
 /* free, head and tail as one consistent view (I1), or -1 after retries. */
 struct view {
@@ -631,4 +648,9 @@ int shm_ring_test_claim(const struct shm_ring* r, uint32_t pid) {
   shm_ring_uncharge(r, len + OVERHEAD);
   st(w0 + 1, len | ((uint64_t)pid << 32));
   return 0;
+}
+
+void shm_ring_test_set_fast_counts(const struct shm_ring* r, uint64_t sent, uint64_t received) {
+  __atomic_store_n(&hdr(r)->fast_sent, sent, __ATOMIC_RELAXED);
+  __atomic_store_n(&hdr(r)->fast_received, received, __ATOMIC_RELAXED);
 }

@@ -7,7 +7,8 @@
  * library needs no C++ runtime; the layout is docs/abi.md "Fast path".
  *
  * Layout: a 4096-byte header (magic, version, capacity, the positions, the
- * storage counter, the limits, the send delay, the pollers flag), then `capacity` data bytes.
+ * storage counter, the limits, the send delay, the pollers flag, the
+ * clients' statistics hints), then `capacity` data bytes.
  * Positions count 8-byte units modulo a multiple of the capacity (so they
  * never need a wrap special case).  A record at position p is a 16-byte
  * header (word0: state | size in units | tag = p; word1: length | pid) and
@@ -172,6 +173,16 @@ void shm_ring_count(const struct shm_ring* r, uint64_t* messages, uint64_t* byte
  * set, tells the daemon (a group ioctl) so it notifies the pollers. */
 void shm_ring_set_pollers(const struct shm_ring* r, int waiting);
 int shm_ring_pollers(const struct shm_ring* r);
+
+/* Statistics hints: the fast-path clients count the writes and reads they
+ * did on this ring (note_*: a relaxed atomic add, each counter on a cache
+ * line of its own, away from the positions); the daemon adds them to the
+ * group's statistics.  Any client of the group can write anything there:
+ * the daemon clamps them and never uses them for anything else.
+ * shm_ring_format zeroes them. */
+void shm_ring_note_sent(const struct shm_ring* r);
+void shm_ring_note_received(const struct shm_ring* r);
+void shm_ring_fast_counts(const struct shm_ring* r, uint64_t* sent, uint64_t* received);
 
 /* The daemon's repair pass.  The state it keeps between passes (private,
  * never in the segment) is `struct shm_ring_sweep_state`, zeroed at first.

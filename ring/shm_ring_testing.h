@@ -8,7 +8,8 @@
  *   SHM_RING_STOP_COMMIT   RESERVED and copied, never committed
  * shm_ring_test_claim(r, pid) claims the oldest message and never releases
  * it (a reader killed while copying).  Both return 0 or -1 (not possible
- * now).  Not for production use; thread safety as shm_ring.h.
+ * now).  shm_ring_test_set_fast_counts(r, sent, received) writes the
+ * statistics hints as a hostile client could.  Not for production use; thread safety as shm_ring.h.
  */
 #ifndef SYNCHMESS_SHM_RING_TESTING_H
 #define SYNCHMESS_SHM_RING_TESTING_H
@@ -23,6 +24,7 @@ enum shm_ring_stop { SHM_RING_STOP_RESERVE, SHM_RING_STOP_WORD0, SHM_RING_STOP_C
 int shm_ring_test_write_until(const struct shm_ring* r, const void* data, size_t len, uint32_t pid,
                               enum shm_ring_stop stop);
 int shm_ring_test_claim(const struct shm_ring* r, uint32_t pid);
+void shm_ring_test_set_fast_counts(const struct shm_ring* r, uint64_t sent, uint64_t received);
 
 #ifdef __cplusplus
 }

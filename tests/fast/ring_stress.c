@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -216,6 +217,7 @@ int main(int argc, char** argv) {
         uint64_t seed = rnd(&rs) | 1;
         pid_t p = fork();
         if (p == 0) {
+          prctl(PR_SET_PDEATHSIG, SIGKILL);  /* even while stopped, if this program dies */
           if (kids[i].is_writer) writer(id, seed);
           reader(seed);
         }
@@ -228,7 +230,10 @@ int main(int argc, char** argv) {
       if (kids[i].pid == 0 && ending && !kids[i].is_writer && __atomic_load_n(&sh->draining, __ATOMIC_SEQ_CST) &&
           shm_ring_nonempty(&ring)) {
         pid_t p = fork();  /* a reader to drain what is left */
-        if (p == 0) reader(rnd(&rs) | 1);
+        if (p == 0) {
+          prctl(PR_SET_PDEATHSIG, SIGKILL);
+          reader(rnd(&rs) | 1);
+        }
         kids[i].pid = p;
       }
       running += kids[i].pid != 0;

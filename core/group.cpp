@@ -34,7 +34,9 @@ constexpr auto busy_limit = std::chrono::milliseconds(20);
 // (the clock is read only after the spinning phase, every 16 attempts).
 class Busy {
  public:
+  explicit Busy(bool patient = true) : patient_(patient) {}
   bool again(int attempt) {
+    if (!patient_) return false;
     if (attempt < 16) return true;
     if (attempt % 16 == 0) {
       const auto now = std::chrono::steady_clock::now();
@@ -47,6 +49,7 @@ class Busy {
 
  private:
   std::chrono::steady_clock::time_point start_{};
+  bool patient_;
 };
 
 void pause(int attempt) {
@@ -88,12 +91,22 @@ std::size_t Group::stored_bytes() const noexcept {
   return static_cast<std::size_t>(old_readable(cur) + shm_ring_stored(cur->ring()));
 }
 
-Result<std::size_t> Group::send(std::span<const std::byte> bytes) {
+Result<std::size_t> Group::send(std::span<const std::byte> bytes) { return send(bytes, true); }
+
+Result<std::size_t> Group::try_send(std::span<const std::byte> bytes) {
+  if (!bytes.empty() && bytes.size() <= limits_.max_message_size.load(std::memory_order_relaxed) &&
+      delays_.delay_ms() == 0 && !shm_ring_writable(current_.load(std::memory_order_acquire)->ring())) {
+    return fail(Errc::out_of_memory);
+  }
+  return send(bytes, false);
+}
+
+Result<std::size_t> Group::send(std::span<const std::byte> bytes, bool patient) {
   if (bytes.size() > limits_.max_message_size.load(std::memory_order_relaxed))
     return fail(Errc::message_too_big);
   if (bytes.empty()) return 0;
   maybe_grow();
-  if (delays_.delay_ms() == 0) return send_immediate(bytes);
+  if (delays_.delay_ms() == 0) return send_immediate(bytes, patient);
 
   const std::uint64_t charge = storage_charge(bytes.size());
   MessagePtr m;
@@ -119,16 +132,16 @@ Result<std::size_t> Group::send(std::span<const std::byte> bytes) {
     counters_.unsent();
     shm_ring_uncharge(s->ring(), charge);
   }
-  return send_immediate(bytes);
+  return send_immediate(bytes, patient);
 }
 
-Result<std::size_t> Group::send_immediate(std::span<const std::byte> bytes) {
+Result<std::size_t> Group::send_immediate(std::span<const std::byte> bytes, bool patient) {
   const std::uint64_t charge = storage_charge(bytes.size());
   // Counted before the message becomes visible, so that a reader never
   // lowers a counter before it was raised.
   counters_.sent();
   counters_.queueing(bytes.size());
-  Busy busy;
+  Busy busy(patient);
   for (int attempt = 0; attempt < busy_retries; ++attempt) {
     Segment* s = current_.load(std::memory_order_acquire);
     const std::uint64_t limit = limits_.max_storage_size.load(std::memory_order_relaxed);

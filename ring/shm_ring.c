@@ -449,6 +449,13 @@ int shm_ring_idle(const struct shm_ring* r) {
   return f == h && h == t;
 }
 
+int shm_ring_writable(const struct shm_ring* r) {
+  uint64_t t = ld(&hdr(r)->tail), pos = t >> SIZE_BITS, last = t & SIZE_MASK;
+  if (last == 0 || last == RETIRED_LAST || pos >= r->modulus || last > r->cap_units) return 1;
+  uint64_t p = sub(r, pos, last);
+  return tagged(ld(word(r, p)), p);
+}
+
 int shm_ring_nonempty(const struct shm_ring* r) {
   struct seg_header* s = hdr(r);
   return ld(&s->head) != (ld(&s->tail) >> SIZE_BITS);

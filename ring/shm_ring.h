@@ -170,6 +170,11 @@ int shm_ring_retired(const struct shm_ring* r);
  * reader is still copying out of the data area (a hint: seq_cst loads). */
 int shm_ring_idle(const struct shm_ring* r);
 
+/* Writable hint: the newest reservation has its word0, so a write would
+ * not wait for it (BUSY); a few loads, no retries (the daemon asks before it
+ * retries a parked device write on its service loop). */
+int shm_ring_writable(const struct shm_ring* r);
+
 /* Readable hint: a committed or reserved record exists (seq_cst). */
 int shm_ring_nonempty(const struct shm_ring* r);
 /* Messages and payload bytes between head and tail (a hint; 0 on corruption). */

@@ -151,7 +151,12 @@ Result<std::size_t> Group::send_immediate(std::span<const std::byte> bytes, bool
       counters_.unsent();
       return fail(Errc::storage_full);
     }
-    shm_ring_status st = shm_ring_write_charged(s->ring(), bytes.data(), bytes.size(), own_pid());
+    // A stuck newest reservation: not into the ring's own retries (up to
+    // 256 sched_yields a call, seconds of a request thread on a loaded
+    // machine); one cheap look per attempt here, bounded by busy_limit.
+    shm_ring_status st = shm_ring_writable(s->ring())
+                             ? shm_ring_write_charged(s->ring(), bytes.data(), bytes.size(), own_pid())
+                             : SHM_RING_BUSY;
     if (st == SHM_RING_OK) {
       published();
       return bytes.size();
@@ -199,7 +204,9 @@ bool Group::receive_raw(shm_ring_consumer fn, void* ctx) noexcept {
       advance_oldest(s);
       continue;
     }
-    switch (shm_ring_read_with(s->ring(), consume, &counted, own_pid())) {
+    // A stuck head: not into the ring's own retries (see send_immediate).
+    switch (shm_ring_head_busy(s->ring()) ? SHM_RING_BUSY
+                                          : shm_ring_read_with(s->ring(), consume, &counted, own_pid())) {
       case SHM_RING_OK:
         counters_.received(counted.length);
         return true;

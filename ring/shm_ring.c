@@ -456,6 +456,14 @@ int shm_ring_writable(const struct shm_ring* r) {
   return tagged(ld(word(r, p)), p);
 }
 
+int shm_ring_head_busy(const struct shm_ring* r) {
+  struct seg_header* s = hdr(r);
+  uint64_t h = ld(&s->head), t = ld(&s->tail) >> SIZE_BITS;
+  if (h == t || h >= r->modulus) return 0;
+  uint64_t w = ld(word(r, h));
+  return !tagged(w, h) || state_of(w) == ST_RESERVED;
+}
+
 int shm_ring_nonempty(const struct shm_ring* r) {
   struct seg_header* s = hdr(r);
   return ld(&s->head) != (ld(&s->tail) >> SIZE_BITS);

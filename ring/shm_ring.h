@@ -174,6 +174,10 @@ int shm_ring_idle(const struct shm_ring* r);
  * not wait for it (BUSY); a few loads, no retries (the daemon asks before it
  * retries a parked device write on its service loop). */
 int shm_ring_writable(const struct shm_ring* r);
+/* Head-busy hint: the oldest record is a reservation being copied in (or
+ * lacking its word0), so a read would wait for it (the daemon asks before
+ * it reads, so as not to run the read's retries on a stuck head). */
+int shm_ring_head_busy(const struct shm_ring* r);
 
 /* Readable hint: a committed or reserved record exists (seq_cst). */
 int shm_ring_nonempty(const struct shm_ring* r);

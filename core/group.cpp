@@ -34,7 +34,9 @@ constexpr auto busy_limit = std::chrono::milliseconds(20);
 // (the clock is read only after the spinning phase, every 16 attempts).
 class Busy {
  public:
+  explicit Busy(bool patient = true) : patient_(patient) {}
   bool again(int attempt) {
+    if (!patient_) return false;
     if (attempt < 16) return true;
     if (attempt % 16 == 0) {
       const auto now = std::chrono::steady_clock::now();
@@ -47,6 +49,7 @@ class Busy {
 
  private:
   std::chrono::steady_clock::time_point start_{};
+  bool patient_;
 };
 
 void pause(int attempt) {
@@ -89,12 +92,22 @@ std::size_t Group::stored_bytes() const noexcept {
   return static_cast<std::size_t>(old_readable(cur) + shm_ring_stored(cur->ring()));
 }
 
-Result<std::size_t> Group::send(std::span<const std::byte> bytes) {
+Result<std::size_t> Group::send(std::span<const std::byte> bytes) { return send(bytes, true); }
+
+Result<std::size_t> Group::try_send(std::span<const std::byte> bytes) {
+  if (!bytes.empty() && bytes.size() <= limits_.max_message_size.load(std::memory_order_relaxed) &&
+      delays_.delay_ms() == 0 && !shm_ring_writable(current_.load(std::memory_order_acquire)->ring())) {
+    return fail(Errc::out_of_memory);
+  }
+  return send(bytes, false);
+}
+
+Result<std::size_t> Group::send(std::span<const std::byte> bytes, bool patient) {
   if (bytes.size() > limits_.max_message_size.load(std::memory_order_relaxed))
     return fail(Errc::message_too_big);
   if (bytes.empty()) return 0;
   maybe_grow();
-  if (delays_.delay_ms() == 0) return send_immediate(bytes);
+  if (delays_.delay_ms() == 0) return send_immediate(bytes, patient);
 
   const std::uint64_t charge = storage_charge(bytes.size());
   MessagePtr m;
@@ -120,16 +133,16 @@ Result<std::size_t> Group::send(std::span<const std::byte> bytes) {
     counters_.unsent();
     shm_ring_uncharge(s->ring(), charge);
   }
-  return send_immediate(bytes);
+  return send_immediate(bytes, patient);
 }
 
-Result<std::size_t> Group::send_immediate(std::span<const std::byte> bytes) {
+Result<std::size_t> Group::send_immediate(std::span<const std::byte> bytes, bool patient) {
   const std::uint64_t charge = storage_charge(bytes.size());
   // Counted before the message becomes visible, so that a reader never
   // lowers a counter before it was raised.
   counters_.sent();
   counters_.queueing(bytes.size());
-  Busy busy;
+  Busy busy(patient);
   for (int attempt = 0; attempt < busy_retries; ++attempt) {
     Segment* s = current_.load(std::memory_order_acquire);
     const std::uint64_t limit = limits_.max_storage_size.load(std::memory_order_relaxed);
@@ -139,7 +152,12 @@ Result<std::size_t> Group::send_immediate(std::span<const std::byte> bytes) {
       counters_.unsent();
       return fail(Errc::storage_full);
     }
-    shm_ring_status st = shm_ring_write_charged(s->ring(), bytes.data(), bytes.size(), own_pid());
+    // A stuck newest reservation: not into the ring's own retries (up to
+    // 256 sched_yields a call, seconds of a request thread on a loaded
+    // machine); one cheap look per attempt here, bounded by busy_limit.
+    shm_ring_status st = shm_ring_writable(s->ring())
+                             ? shm_ring_write_charged(s->ring(), bytes.data(), bytes.size(), own_pid())
+                             : SHM_RING_BUSY;
     if (st == SHM_RING_OK) {
       published();
       return bytes.size();
@@ -187,7 +205,9 @@ bool Group::receive_raw(shm_ring_consumer fn, void* ctx) noexcept {
       advance_oldest(s);
       continue;
     }
-    switch (shm_ring_read_with(s->ring(), consume, &counted, own_pid())) {
+    // A stuck head: not into the ring's own retries (see send_immediate).
+    switch (shm_ring_head_busy(s->ring()) ? SHM_RING_BUSY
+                                          : shm_ring_read_with(s->ring(), consume, &counted, own_pid())) {
       case SHM_RING_OK:
         counters_.received(counted.length);
         return true;

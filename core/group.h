@@ -39,7 +39,8 @@
 //    have changed them).
 //  - A device send or receive that finds the ring busy (a writer or reader
 //    between two steps, or a stuck record) retries for at most ~20 ms, then
-//    gives up (send: Errc::out_of_memory; receive: nothing).
+//    gives up (send: Errc::out_of_memory; receive: nothing); try_send
+//    gives up at once (the caller parks the write and tries again later).
 // Thread safety: every member may be called from any thread, sweep() from
 // one thread at a time; send and receive of immediate messages take no
 // lock, and neither does stats().  Delayed sends, growth and repair take the
@@ -112,6 +113,10 @@ class Group final : private DelaySink {
   unsigned descriptor() const noexcept { return descriptor_; }
 
   Result<std::size_t> send(std::span<const std::byte> bytes);
+  // send() that does not wait for a busy ring: Errc::out_of_memory at once
+  // if the ring's newest reservation lacks its word0, else one try (the
+  // service loop's retry of a parked device write, GroupRequests).
+  Result<std::size_t> try_send(std::span<const std::byte> bytes);
   MessagePtr receive() noexcept;
   // receive() copied into out: the copied length (0 when empty).
   std::size_t receive_into(std::span<std::byte> out) noexcept;
@@ -174,7 +179,8 @@ class Group final : private DelaySink {
   void published() noexcept override;
   void discarded(std::size_t bytes) noexcept override;
   bool receive_raw(shm_ring_consumer fn, void* ctx) noexcept;
-  Result<std::size_t> send_immediate(std::span<const std::byte> bytes);
+  Result<std::size_t> send_immediate(std::span<const std::byte> bytes, bool patient = true);
+  Result<std::size_t> send(std::span<const std::byte> bytes, bool patient);
   // Readable charge of the retired segments before `until` (their counters
   // minus the delayed charge they held when retired).
   std::uint64_t old_readable(const Segment* until) const noexcept;

@@ -73,6 +73,7 @@ struct FastPath::State : std::enable_shared_from_this<FastPath::State> {
 
   boost::asio::io_context& io;
   Registry& registry;
+  std::function<void(Group&)> repaired_hook;  // FastPath::on_repaired
   FastTickets& tickets;
   const std::string path;
   const unsigned max_connections;
@@ -181,6 +182,7 @@ struct FastPath::State : std::enable_shared_from_this<FastPath::State> {
     for (Group* g = registry.find_from(1); g != nullptr; g = registry.find_from(g->descriptor() + 1)) {
       if (!g->fast_shared() && !g->needs_repair()) continue;
       SweepReport r = g->sweep(now_ms, stall_ms, pid_alive, nullptr);
+      if ((r.repaired > 0 || r.reformatted) && repaired_hook) repaired_hook(*g);
       if (!r.reformatted && !r.abandoned) continue;
       Logged& l = logged[g->descriptor()];
       if (l.ever && now - l.at < log_every) {
@@ -201,6 +203,8 @@ FastPath::FastPath(boost::asio::io_context& io, Registry& registry, FastTickets&
     : state_(std::make_shared<State>(io, registry, tickets, std::move(path), max_connections)) {}
 
 FastPath::~FastPath() { stop(); }
+
+void FastPath::on_repaired(std::function<void(Group&)> fn) { state_->repaired_hook = std::move(fn); }
 
 bool FastPath::start(std::string& error) {
   State& s = *state_;

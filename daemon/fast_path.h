@@ -22,6 +22,7 @@
 // handlers run on `io`'s thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -43,6 +44,10 @@ class FastPath {
 
   bool start(std::string& error);
   void stop();
+  // Before start: called on `io`'s thread right after a sweep repaired a
+  // group's ring (records given up, or re-formatted), so that device writes
+  // parked behind it are retried at once (GroupRequests).
+  void on_repaired(std::function<void(Group&)> fn);
 
  private:
   struct State;

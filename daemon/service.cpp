@@ -170,6 +170,7 @@ int Service::run(std::function<void()> ready) {
     // daemon still serves everything through the devices.
     s.fast = std::make_unique<FastPath>(s.io, s.registry, s.tickets, s.options.fast_socket);
     std::string fast_error;
+    s.fast->on_repaired([&s](Group&) { s.groups.retry_parked_now(); });
     if (s.fast->start(fast_error)) {
       s.groups.set_fast(&s.tickets, s.options.fast_socket);
       log::info("fast path: hand-out socket {}", s.options.fast_socket);

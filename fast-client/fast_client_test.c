@@ -287,7 +287,7 @@ static void test_fork(void)
 	EXPECT(child > 0 && waitpid(child, &status, 0) == child && status == 0, "child wrote");
 	/* The first record of a fresh ring: word1 = length | pid << 32. */
 	memcpy(&word1, g.r.base + SHM_RING_HEADER_BYTES + 8, sizeof word1);
-	EXPECT((word1 & 0xffffffffu) == 5 && (pid_t)(word1 >> 32) == child,
+	EXPECT((word1 & 0x1fffffffu) == 5 && (pid_t)(word1 >> 32) == child,
 	       "record pid %u, child %d", (unsigned)(word1 >> 32), (int)child);
 	EXPECT(strcmp(ring_next(&g), "child") == 0, "parent finds the child's message");
 	EXPECT(write(g.dev, "parent", 6) == 6 && strcmp(ring_next(&g), "parent") == 0, "parent still fast");

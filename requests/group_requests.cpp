@@ -19,7 +19,13 @@ void LibfusePollHandles::notify(fuse_pollhandle* ph) noexcept { fuse_lowlevel_no
 void LibfusePollHandles::destroy(fuse_pollhandle* ph) noexcept { fuse_pollhandle_destroy(ph); }
 
 GroupRequests::GroupRequests(boost::asio::io_context& io, unsigned max_groups, PollHandles& poll_handles)
-    : io_(io), max_groups_(max_groups), handles_(poll_handles), pollers_(std::make_unique<std::atomic<Pollers*>[]>(max_groups + 1)) {
+    : io_(io),
+      max_groups_(max_groups),
+      handles_(poll_handles),
+      pollers_(std::make_unique<std::atomic<Pollers*>[]>(max_groups + 1)),
+      parked_by_group_(max_groups + 1, 0),
+      parked_timer_(io) {
+  parked_.reserve(max_parked);  // parking never reallocates
   for (unsigned d = 0; d <= max_groups_; ++d) pollers_[d].store(nullptr, std::memory_order_relaxed);
 }
 
@@ -66,8 +72,74 @@ void GroupRequests::write(Group& g, Reply reply, std::span<const std::byte> byte
   auto sent = g.send(bytes);
   if (sent)
     reply.written(*sent);
+  else if (sent.error() == Errc::out_of_memory)
+    park(g, std::move(reply), bytes);
   else
     reply.fail(sent.error());
+}
+
+void GroupRequests::park(Group& g, Reply reply, std::span<const std::byte> bytes) {
+  bool post = false;
+  {
+    std::lock_guard lock(parked_mu_);
+    const unsigned d = g.descriptor();
+    if (!parked_stopped_ && d < parked_by_group_.size() && parked_by_group_[d] < max_parked_per_group &&
+        parked_.size() < max_parked) {
+      try {
+        std::vector<std::byte> copy(bytes.begin(), bytes.end());
+        parked_.push_back({&g, std::move(reply), std::move(copy), std::chrono::steady_clock::now() + park_limit});
+        ++parked_by_group_[d];
+        post = !parked_armed_;
+        parked_armed_ = true;
+      } catch (const std::bad_alloc&) {  // the copy: the reply was not moved
+      }
+    }
+  }
+  if (reply) {  // not parked: over a cap, stopping, or no memory
+    reply.fail(Errc::out_of_memory);
+    return;
+  }
+  if (post) boost::asio::post(io_, [this] { arm_parked(); });
+}
+
+void GroupRequests::arm_parked() {
+  parked_timer_.expires_after(park_retry);
+  parked_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec != boost::asio::error::operation_aborted) retry_parked();
+  });
+}
+
+// One try per parked write, oldest first, none while its ring's newest
+// reservation lacks its word0 (Group::try_send): a few loads per parked
+// write, at most max_parked, every park_retry.  Compacts in place (no
+// allocation on the service loop); answers under the lock (a reply is one
+// non-blocking write to the device).
+void GroupRequests::retry_parked() {
+  std::lock_guard lock(parked_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < parked_.size(); ++i) {
+    ParkedWrite& p = parked_[i];
+    Result<std::size_t> r = p.group->try_send(p.bytes);
+    if (!r && r.error() == Errc::out_of_memory && now < p.deadline) {
+      if (kept != i) parked_[kept] = std::move(p);
+      ++kept;
+      continue;
+    }
+    --parked_by_group_[p.group->descriptor()];
+    if (r)
+      p.reply.written(*r);
+    else
+      p.reply.fail(r.error());
+  }
+  parked_.erase(parked_.begin() + static_cast<std::ptrdiff_t>(kept), parked_.end());
+  parked_armed_ = !parked_.empty();
+  if (parked_armed_) arm_parked();
+}
+
+std::size_t GroupRequests::parked_writes() const {
+  std::lock_guard lock(parked_mu_);
+  return parked_.size();
 }
 
 void GroupRequests::flush(Group& g, Reply reply) {
@@ -280,6 +352,14 @@ void GroupRequests::notify_pollers(Group& g) noexcept {
 }
 
 void GroupRequests::shutdown() noexcept {
+  std::vector<ParkedWrite> parked;
+  {
+    std::lock_guard lock(parked_mu_);
+    parked_stopped_ = true;
+    parked.swap(parked_);
+    std::fill(parked_by_group_.begin(), parked_by_group_.end(), 0u);
+  }
+  for (auto& p : parked) p.reply.fail(Errc::out_of_memory);
   for (unsigned d = 0; d <= max_groups_; ++d) {
     Pollers* p = pollers_[d].load(std::memory_order_acquire);
     if (p == nullptr) continue;

@@ -6,7 +6,17 @@
 //    release forgets the file (its poll handle is destroyed).
 //  - read: the oldest message, at most `size` bytes of it; the rest of the
 //    message is consumed too.  0 bytes when the group is empty.
-//  - write: the message whole, or EPERM (too big, group full).
+//  - write: the message whole, or EPERM (too big, group full).  A write
+//    the ring cannot take although the storage allows it (a writer stopped
+//    or killed between two steps of the fast path, a hostile client's stuck
+//    reservation, a corrupt ring), after ~20 ms of retries on the request
+//    thread, is parked and answered later from the service loop: retried
+//    every park_retry (only while the ring's newest reservation has its
+//    word0: no busy loop there) until the sweep repairs the ring, with the
+//    normal result; ENOMEM (nothing queued) after park_limit, at once when
+//    max_parked_per_group writes of that group or max_parked in all are
+//    parked, and on shutdown.  So a hostile client can hold at most
+//    max_parked x max_message_size bytes of the daemon, no thread.
 //  - flush: publishes delayed messages (fsync on FUSE; the FLUSH ioctl).
 //  - ioctl: `in` holds at least spec.in_size bytes (the transport fetched
 //    them).  SLEEP is answered later: 0 by AWAKE, EINTR when the caller is
@@ -36,6 +46,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -44,8 +55,10 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "core/group.h"
 #include "core/ioctl_codec.h"
@@ -107,6 +120,16 @@ class GroupRequests final : public GroupListener {
   // Drops every registered poll handle (pollers get no further wake-ups).
   void shutdown() noexcept;
 
+  // Parked device writes (see write above).
+  static constexpr unsigned max_parked_per_group = 8;
+  static constexpr unsigned max_parked = 64;
+  static constexpr std::chrono::milliseconds park_retry{10};
+  static constexpr std::chrono::milliseconds park_limit{6000};  // > the sweep's 5.3 s live bound
+  std::size_t parked_writes() const;
+  // Retries the parked writes now (the service loop only: the sweep calls
+  // it right after it repaired a ring, before a client can take the tail).
+  void retry_parked_now() { retry_parked(); }
+
   // Poll handles held now, in all groups (for tests and statistics).
   std::size_t poll_handles() const noexcept { return static_cast<std::size_t>(poll_handles_.load()); }
 
@@ -129,6 +152,17 @@ class GroupRequests final : public GroupListener {
     std::mutex mu;
     std::unordered_map<std::uint64_t, fuse_pollhandle*> by_file;  // fi.fh -> handle
   };
+
+  // A device write the ring could not take now (see write above).
+  struct ParkedWrite {
+    Group* group;
+    Reply reply;
+    std::vector<std::byte> bytes;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  void park(Group& g, Reply reply, std::span<const std::byte> bytes);
+  void arm_parked();    // the service loop only
+  void retry_parked();  // the service loop only
 
   void sleep(Group& g, Reply reply);
   void fast_ticket(Group& g, Reply reply);
@@ -155,6 +189,12 @@ class GroupRequests final : public GroupListener {
   std::mutex pollers_mu_;  // creation of pollers_ entries only
   std::unique_ptr<std::atomic<Pollers*>[]> pollers_;  // index: descriptor
   std::atomic<long> poll_handles_{0};                 // registered in all groups
+  mutable std::mutex parked_mu_;
+  std::vector<ParkedWrite> parked_;         // in arrival order
+  std::vector<unsigned> parked_by_group_;   // index: descriptor
+  bool parked_armed_ = false;               // a retry is posted or the timer armed
+  bool parked_stopped_ = false;             // shutdown(): no more parking
+  boost::asio::steady_timer parked_timer_;  // the service loop only
 };
 
 }  // namespace synchmess

@@ -22,6 +22,7 @@
 
 #include "requests/test_replies.h"
 #include "ring/shm_ring.h"
+#include "ring/shm_ring_testing.h"
 #include "synchmess_fast.h"
 #include "synchmess_interface.h"
 
@@ -393,6 +394,60 @@ TEST_F(GroupRequestsTest, FastTicketAndKick) {
   auto r = replies.answer_to(6);
   ASSERT_TRUE(r && r->kind == Kind::data);
   EXPECT_EQ(text(r->bytes), "fast");
+  ::munmap(mem, seg.bytes);
+}
+
+// A device write that finds the ring's newest reservation stuck (a writer
+// stopped between two steps) is parked, not failed, and answered with the
+// normal result once the reservation is repaired; over the per-group cap it
+// fails ENOMEM at once (nothing queued); shutdown answers the rest ENOMEM.
+TEST_F(GroupRequestsTest, WriteBehindAStuckReservationIsParkedUntilTheRepair) {
+  auto seg = group.fast_segment().value();
+  void* mem = ::mmap(nullptr, seg.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, seg.fd, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  shm_ring ring{};
+  ASSERT_EQ(shm_ring_attach(&ring, mem, seg.bytes), 0);
+  ASSERT_EQ(shm_ring_test_write_until(&ring, "lost", 4, 4242, SHM_RING_STOP_WORD0), 0);
+
+  groups.write(group, replies.make(1), bytes("parked"));
+  EXPECT_FALSE(replies.answer_to(1)) << "failed or answered at once";
+  EXPECT_EQ(groups.parked_writes(), 1u);
+  io.restart();
+  io.run_for(GroupRequests::park_retry * 5);
+  EXPECT_FALSE(replies.answer_to(1)) << "answered while the ring is still busy";
+
+  // The per-group cap: the parked ones and one more, which fails at once.
+  for (unsigned i = 1; i < GroupRequests::max_parked_per_group; ++i) groups.write(group, replies.make(10 + i), bytes("more"));
+  EXPECT_EQ(groups.parked_writes(), GroupRequests::max_parked_per_group);
+  groups.write(group, replies.make(2), bytes("over"));
+  EXPECT_TRUE(answered(2, Kind::error, ENOMEM)) << "over the cap";
+
+  // The sweep declares the writer (named in word1, gone) dead.
+  shm_ring_sweep_state sw{};
+  unsigned fixed = 0;
+  auto never = [](std::uint32_t, void*) { return 0; };
+  ASSERT_EQ(shm_ring_sweep(&ring, &sw, 0, 10, 0, never, nullptr, &fixed), SHM_RING_OK);
+  ASSERT_EQ(shm_ring_sweep(&ring, &sw, 10, 10, 0, never, nullptr, &fixed), SHM_RING_OK);
+  ASSERT_EQ(fixed, 1u);
+  io.restart();
+  for (int i = 0; i < 200 && groups.parked_writes() > 0; ++i) io.run_for(GroupRequests::park_retry);
+  EXPECT_TRUE(answered(1, Kind::written, 6)) << "the parked write did not get its normal result";
+  for (unsigned i = 1; i < GroupRequests::max_parked_per_group; ++i) EXPECT_TRUE(answered(10 + i, Kind::written, 4));
+  groups.read(group, replies.make(3), 100);
+  auto r = replies.answer_to(3);
+  ASSERT_TRUE(r && r->kind == Kind::data);
+  EXPECT_EQ(text(r->bytes), "parked") << "FIFO: the parked write went first";
+
+  // Busy again, then shutdown: the parked write gets ENOMEM.
+  while (group.receive()) {
+  }
+  ASSERT_EQ(shm_ring_test_write_until(&ring, "lost", 4, 4242, SHM_RING_STOP_WORD0), 0);
+  groups.write(group, replies.make(4), bytes("stopping"));
+  EXPECT_FALSE(replies.answer_to(4));
+  groups.shutdown();
+  EXPECT_TRUE(answered(4, Kind::error, ENOMEM));
+  groups.write(group, replies.make(5), bytes("after"));
+  EXPECT_TRUE(answered(5, Kind::error, ENOMEM)) << "parked after shutdown";
   ::munmap(mem, seg.bytes);
 }
 

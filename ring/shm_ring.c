@@ -44,6 +44,16 @@ enum {
 #define RETIRED_LAST SIZE_MASK /* tail's size field of a retired ring: no record has it */
 #define RETRIES 256
 #define OVERHEAD 64u /* SYNCHMESS_MESSAGE_OVERHEAD; ring/ may not include interface/ */
+/* word1: length (bits 0-28), who the pid (bits 32-63) is: the writer that
+ * holds the reservation, the reader that claimed the record, the process
+ * that frees it.  The sweep gives a stuck record up after one stall bound
+ * only when word1 names the process stuck in it and that process is gone;
+ * without a role it cannot tell (a process between two steps), and waits
+ * the live bound. */
+#define W1_LEN 0x1fffffffull
+#define W1_WRITER (1ull << 31)
+#define W1_READER (1ull << 30)
+#define W1_FREER (1ull << 29)
 
 struct seg_header {
   uint64_t magic;
@@ -233,16 +243,19 @@ static int load_view(const struct shm_ring* r, struct view* v) {
   return -1;
 }
 
-/* Zeroes a freed record after its word0: word1 with an atomic store (the
- * sweep and shm_ring_count read it atomically at any time), the payload
- * with memset (only the record's owner ever reads or writes it). */
-static void zero_body(uint64_t* w0, uint64_t size) {
-  if (size > 1) st(w0 + 1, 0);
+/* Zeroes a freed record after its word0: the payload with memset (only the
+ * record's owner ever reads or writes it), word1 last with an atomic store
+ * (the sweep and shm_ring_count read it atomically at any time).  pid: the
+ * freer's, in word1 while it zeroes (the sweep then knows whom to wait for);
+ * 0 for the sweep itself. */
+static void zero_body(uint64_t* w0, uint64_t size, uint32_t pid) {
+  if (size > 1 && pid != 0) st(w0 + 1, W1_FREER | ((uint64_t)pid << 32));
   if (size > 2) memset(w0 + 2, 0, (size - 2) * 8);
+  if (size > 1) st(w0 + 1, 0);
 }
 
 /* Frees released, dead and pad records at free, in order (I5). */
-static void advance_free(const struct shm_ring* r) {
+static void advance_free(const struct shm_ring* r, uint32_t pid) {
   struct seg_header* s = hdr(r);
   for (int i = 0; i < RETRIES * 64; ++i) {
     uint64_t f = ld(&s->free), h = ld(&s->head);
@@ -255,7 +268,7 @@ static void advance_free(const struct shm_ring* r) {
     if (size == 0 || f % r->cap_units + size > r->cap_units || size > dist(r, f, h)) return;
     if (state != ST_RELEASED && state != ST_DEAD && state != ST_PAD) return;
     if (!cas(w0, w, mk(ST_FREED, size, f))) continue;
-    zero_body(w0, size);
+    zero_body(w0, size, pid);
     cas(&s->free, f, add(r, f, size));
   }
 }
@@ -300,7 +313,7 @@ static enum shm_ring_status write_impl(const struct shm_ring* r, const void* dat
     uint64_t need = size > to_end ? to_end + size : size;
     if (used + need > r->cap_units) {
       /* Readers still copying, or a ring smaller than the limit allows. */
-      advance_free(r);
+      advance_free(r, pid);
       result = SHM_RING_FULL;
       backoff(i);
       if (i >= 32) break;
@@ -309,6 +322,7 @@ static enum shm_ring_status write_impl(const struct shm_ring* r, const void* dat
     if (size > to_end) {  /* pad to the end, then start over at 0 */
       if (cas(&s->tail, t, (add(r, v.t, to_end) << SIZE_BITS) | to_end)) {
         uint64_t* w0 = word(r, v.t);
+        if (to_end > 1) st(w0 + 1, W1_WRITER | ((uint64_t)pid << 32));
         uint64_t w = ld(w0);
         if (!tagged(w, v.t)) cas(w0, w, mk(ST_PAD, to_end, v.t));
       }
@@ -316,7 +330,7 @@ static enum shm_ring_status write_impl(const struct shm_ring* r, const void* dat
     }
     if (!cas(&s->tail, t, (add(r, v.t, size) << SIZE_BITS) | size)) continue;
     uint64_t* w0 = word(r, v.t);
-    st(w0 + 1, (uint64_t)len | ((uint64_t)pid << 32));
+    st(w0 + 1, (uint64_t)len | W1_WRITER | ((uint64_t)pid << 32));
     uint64_t w = ld(w0);
     if (tagged(w, v.t) || !cas(w0, w, mk(ST_RESERVED, size, v.t))) {
       charged = 0;  /* the sweep declared it dead and released the charge */
@@ -371,18 +385,20 @@ enum shm_ring_status shm_ring_read_with(const struct shm_ring* r, shm_ring_consu
         continue;
       case ST_COMMITTED: {
         if (!cas(w0, w, mk(ST_CLAIMED, size, v.h))) continue;
+        /* Name the claimer first: until then the sweep cannot tell who
+         * holds the record (word1 still names its writer). */
+        uint64_t len = ld(w0 + 1) & W1_LEN;
+        st(w0 + 1, len | W1_READER | ((uint64_t)pid << 32));
         cas(&s->head, v.h, add(r, v.h, size));
-        uint64_t len = ld(w0 + 1) & 0xffffffffu;
         enum shm_ring_status out = SHM_RING_OK;
         if (!len_fits(len, size)) {
           out = SHM_RING_CORRUPT;  /* unreadable: skip it, keep the ring going */
         } else {
           shm_ring_uncharge(r, len + OVERHEAD);
-          st(w0 + 1, len | ((uint64_t)pid << 32));
           fn((const unsigned char*)(w0 + 2), (size_t)len, ctx);
         }
         cas(w0, mk(ST_CLAIMED, size, v.h), mk(ST_RELEASED, size, v.h));
-        advance_free(r);
+        advance_free(r, pid);
         return out;
       }
       case ST_CLAIMED:
@@ -450,6 +466,21 @@ int shm_ring_idle(const struct shm_ring* r) {
   return f == h && h == t;
 }
 
+int shm_ring_writable(const struct shm_ring* r) {
+  uint64_t t = ld(&hdr(r)->tail), pos = t >> SIZE_BITS, last = t & SIZE_MASK;
+  if (last == 0 || last == RETIRED_LAST || pos >= r->modulus || last > r->cap_units) return 1;
+  uint64_t p = sub(r, pos, last);
+  return tagged(ld(word(r, p)), p);
+}
+
+int shm_ring_head_busy(const struct shm_ring* r) {
+  struct seg_header* s = hdr(r);
+  uint64_t h = ld(&s->head), t = ld(&s->tail) >> SIZE_BITS;
+  if (h == t || h >= r->modulus) return 0;
+  uint64_t w = ld(word(r, h));
+  return !tagged(w, h) || state_of(w) == ST_RESERVED;
+}
+
 int shm_ring_nonempty(const struct shm_ring* r) {
   struct seg_header* s = hdr(r);
   return ld(&s->head) != (ld(&s->tail) >> SIZE_BITS);
@@ -467,7 +498,7 @@ void shm_ring_count(const struct shm_ring* r, uint64_t* messages, uint64_t* byte
     uint64_t size = size_of(w);
     if (!tagged(w, p) || size == 0 || p % r->cap_units + size > r->cap_units) return;
     if (state_of(w) == ST_COMMITTED || state_of(w) == ST_RESERVED) {
-      uint64_t len = ld(w0 + 1) & 0xffffffffu;
+      uint64_t len = ld(w0 + 1) & W1_LEN;
       if (len_fits(len, size)) {
         ++*messages;
         *bytes += len;
@@ -479,13 +510,21 @@ void shm_ring_count(const struct shm_ring* r, uint64_t* messages, uint64_t* byte
 
 /* --- the daemon's sweep ------------------------------------------------- */
 
-static int gone(uint64_t w1, uint64_t since, uint64_t now, uint64_t stall,
+/* Whether to give a stuck record up: after the live bound in any case;
+ * after one stall bound if word1 names, in `role`, the process stuck in it
+ * and that process is gone.  Without the role word1 names someone else (a
+ * record's writer while its reader is between its claim and naming itself)
+ * or nobody (a writer between its tail CAS and word1, a freer between two
+ * steps): that process may be alive and only slow, and would write into the
+ * record once it resumes, after the record was reused. */
+static int gone(uint64_t w1, uint64_t role, uint64_t since, uint64_t now, uint64_t stall,
                 int (*alive)(uint32_t, void*), void* ctx) {
   uint64_t waited = now - since;
   if (waited < stall) return 0;
   if (waited >= SHM_RING_LIVE_STALLS * stall) return 1;
-  uint32_t pid = (uint32_t)(w1 >> 32);
-  return pid == 0 || (alive != NULL && !alive(pid, ctx));
+  if ((w1 & role) == 0) return 0;
+  uint32_t pid = (uint32_t)(w1 >> 32);  /* 0: a process that could not tell its pid */
+  return pid != 0 && alive != NULL && !alive(pid, ctx);
 }
 
 /* Tracks (pos, word) across passes: returns when it was first seen. */
@@ -502,8 +541,9 @@ static uint64_t track(int* seen, uint64_t* pos, uint64_t* wd, uint64_t* since, u
 
 static void release_dead_charge(const struct shm_ring* r, const uint64_t* w0, uint64_t size) {
   if (w0 + 1 >= (const uint64_t*)(r->base + SHM_RING_HEADER_BYTES) + r->cap_units) return;
-  uint64_t len = ld(w0 + 1) & 0xffffffffu;
-  if (len_fits(len, size)) shm_ring_uncharge(r, len + OVERHEAD);
+  uint64_t w1 = ld(w0 + 1);
+  uint64_t len = w1 & W1_LEN;
+  if ((w1 & W1_WRITER) && len_fits(len, size)) shm_ring_uncharge(r, len + OVERHEAD);
 }
 
 enum shm_ring_status shm_ring_sweep(const struct shm_ring* r, struct shm_ring_sweep_state* s,
@@ -511,7 +551,7 @@ enum shm_ring_status shm_ring_sweep(const struct shm_ring* r, struct shm_ring_sw
                                     int (*alive)(uint32_t pid, void* ctx), void* ctx,
                                     unsigned* repaired) {
   *repaired = 0;
-  advance_free(r);
+  advance_free(r, 0);
   struct view v;
   if (load_view(r, &v) != 0) return SHM_RING_CORRUPT;
   struct seg_header* h = hdr(r);
@@ -528,7 +568,7 @@ enum shm_ring_status shm_ring_sweep(const struct shm_ring* r, struct shm_ring_sw
       uint64_t since = track(&s->last_seen, &s->last_pos, &s->last_word, &s->last_since, p, w, now_ms);
       uint64_t w1 = p % r->cap_units + 1 < r->cap_units ? ld(w0 + 1) : 0;
       if (p % r->cap_units + v.last > r->cap_units) return SHM_RING_CORRUPT;
-      if (gone(w1, since, now_ms, stall_ms, alive, ctx) && cas(w0, w, mk(ST_DEAD, v.last, p))) {
+      if (gone(w1, W1_WRITER, since, now_ms, stall_ms, alive, ctx) && cas(w0, w, mk(ST_DEAD, v.last, p))) {
         release_dead_charge(r, w0, v.last);
         ++*repaired;
       }
@@ -546,7 +586,8 @@ enum shm_ring_status shm_ring_sweep(const struct shm_ring* r, struct shm_ring_sw
       if (state_of(w) == ST_RESERVED) {
         head_stuck = 1;
         uint64_t since = track(&s->head_seen, &s->head_pos, &s->head_word, &s->head_since, v.h, w, now_ms);
-        if (gone(ld(w0 + 1), since, now_ms, stall_ms, alive, ctx) && cas(w0, w, mk(ST_DEAD, size, v.h))) {
+        if (gone(ld(w0 + 1), W1_WRITER, since, now_ms, stall_ms, alive, ctx) &&
+            cas(w0, w, mk(ST_DEAD, size, v.h))) {
           release_dead_charge(r, w0, size);
           ++*repaired;
         }
@@ -573,14 +614,14 @@ enum shm_ring_status shm_ring_sweep(const struct shm_ring* r, struct shm_ring_sw
       free_stuck = 1;
       uint64_t since = track(&s->free_seen, &s->free_pos, &s->free_word, &s->free_since, v.f, w, now_ms);
       uint64_t w1 = size > 1 ? ld(w0 + 1) : 0;
-      if (gone(w1, since, now_ms, stall_ms, alive, ctx)) {
+      if (gone(w1, state == ST_CLAIMED ? W1_READER : W1_FREER, since, now_ms, stall_ms, alive, ctx)) {
         if (state == ST_CLAIMED) {
           if (cas(w0, w, mk(ST_RELEASED, size, v.f))) ++*repaired;
-          advance_free(r);
+          advance_free(r, 0);
         } else {
-          zero_body(w0, size);
+          zero_body(w0, size, 0);
           if (cas(&h->free, v.f, add(r, v.f, size))) ++*repaired;
-          advance_free(r);
+          advance_free(r, 0);
         }
       }
     } else if (state != ST_RELEASED && state != ST_DEAD && state != ST_PAD) {
@@ -627,14 +668,15 @@ int shm_ring_test_write_until(const struct shm_ring* r, const void* data, size_t
   if (size > r->cap_units - off || dist(r, v.f, v.t) + size > r->cap_units) return -1;
   if (!cas(&s->tail, (v.t << SIZE_BITS) | v.last, (add(r, v.t, size) << SIZE_BITS) | size)) return -1;
   uint64_t* w0 = word(r, v.t);
-  st(w0 + 1, (uint64_t)len | ((uint64_t)pid << 32));
+  if (stop == SHM_RING_STOP_WORD1) return 0;
+  st(w0 + 1, (uint64_t)len | W1_WRITER | ((uint64_t)pid << 32));
   if (stop == SHM_RING_STOP_WORD0) return 0;
   st(w0, mk(ST_RESERVED, size, v.t));
   memcpy(w0 + 2, data, len);
   return 0;
 }
 
-int shm_ring_test_claim(const struct shm_ring* r, uint32_t pid) {
+static int test_claim(const struct shm_ring* r, uint32_t pid, int named) {
   struct seg_header* s = hdr(r);
   struct view v;
   if (load_view(r, &v) != 0 || v.h == v.t) return -1;
@@ -643,10 +685,25 @@ int shm_ring_test_claim(const struct shm_ring* r, uint32_t pid) {
   if (!tagged(w, v.h) || state_of(w) != ST_COMMITTED) return -1;
   uint64_t size = size_of(w);
   if (!cas(w0, w, mk(ST_CLAIMED, size, v.h))) return -1;
+  uint64_t len = ld(w0 + 1) & W1_LEN;
+  if (named) st(w0 + 1, len | W1_READER | ((uint64_t)pid << 32));
   cas(&s->head, v.h, add(r, v.h, size));
-  uint64_t len = ld(w0 + 1) & 0xffffffffu;
   shm_ring_uncharge(r, len + OVERHEAD);
-  st(w0 + 1, len | ((uint64_t)pid << 32));
+  return 0;
+}
+
+int shm_ring_test_claim(const struct shm_ring* r, uint32_t pid) { return test_claim(r, pid, 1); }
+int shm_ring_test_claim_unnamed(const struct shm_ring* r) { return test_claim(r, 0, 0); }
+
+int shm_ring_test_free_until(const struct shm_ring* r, uint32_t pid, int named) {
+  struct view v;
+  if (load_view(r, &v) != 0 || v.f == v.h) return -1;
+  uint64_t* w0 = word(r, v.f);
+  uint64_t w = ld(w0);
+  uint64_t size = size_of(w);
+  if (!tagged(w, v.f) || size < 2 || (state_of(w) != ST_CLAIMED && state_of(w) != ST_RELEASED)) return -1;
+  if (!cas(w0, w, mk(ST_FREED, size, v.f))) return -1;
+  if (named) st(w0 + 1, W1_FREER | ((uint64_t)pid << 32));
   return 0;
 }
 

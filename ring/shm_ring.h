@@ -11,7 +11,9 @@
  * clients' statistics hints), then `capacity` data bytes.
  * Positions count 8-byte units modulo a multiple of the capacity (so they
  * never need a wrap special case).  A record at position p is a 16-byte
- * header (word0: state | size in units | tag = p; word1: length | pid) and
+ * header (word0: state | size in units | tag = p; word1: length | role |
+ * pid, the role saying whether pid is the record's writer, reader or
+ * freer: the process that holds the record now) and
  * its payload; a record never wraps: a writer that would cross the end of
  * the data area first reserves a PAD record up to it.
  *
@@ -31,10 +33,16 @@
  *  3. Exactly one thread frees a record: the one whose CAS sets FREED.
  *  4. The daemon (shm_ring_sweep, every ~100 ms) repairs what killed or
  *     stopped processes leave: a reservation never published becomes DEAD
- *     (skipped; its charge released) after `stall_ms` if its writer's pid is
- *     gone, after SHM_RING_LIVE_STALLS x stall_ms in any case; a claimed record never released
- *     becomes RELEASED likewise; a half-freed record is freed; a storage
- *     counter that disagrees with an idle empty ring is reset.
+ *     (skipped; its charge released) after `stall_ms` if word1 names its
+ *     writer and that pid is gone, after SHM_RING_LIVE_STALLS x stall_ms in
+ *     any case; a claimed record never released becomes RELEASED likewise
+ *     (word1 naming its reader); a half-freed record is freed likewise
+ *     (word1 naming its freer); a storage counter that disagrees with an
+ *     idle empty ring is reset.  Each process names itself in word1 right
+ *     after the CAS that made the record its own: in the instruction or two
+ *     between, word1 names someone else or nobody, so the sweep waits the
+ *     live bound (a slow process there would otherwise write into a record
+ *     that was given up and reused: a garbled or lost message).
  *  5. Retirement (growth): the daemon marks the tail retired (its size
  *     field becomes all ones, a size no record has) once the newest
  *     reservation has its word0.  A writer's tail CAS then fails, so every
@@ -63,7 +71,7 @@ extern "C" {
 #endif
 
 #define SHM_RING_MAGIC 0x53594e434846524bull /* "SYNCHFRK" */
-#define SHM_RING_VERSION 1u
+#define SHM_RING_VERSION 2u
 #define SHM_RING_HEADER_BYTES 4096u
 #define SHM_RING_RECORD_HEADER 16u
 /* Largest record: 16 + 65536 rounded (the largest max_message_size). */
@@ -162,6 +170,15 @@ int shm_ring_retired(const struct shm_ring* r);
 /* Idle: every record was read and freed (free == head == tail), so no
  * reader is still copying out of the data area (a hint: seq_cst loads). */
 int shm_ring_idle(const struct shm_ring* r);
+
+/* Writable hint: the newest reservation has its word0, so a write would
+ * not wait for it (BUSY); a few loads, no retries (the daemon asks before it
+ * retries a parked device write on its service loop). */
+int shm_ring_writable(const struct shm_ring* r);
+/* Head-busy hint: the oldest record is a reservation being copied in (or
+ * lacking its word0), so a read would wait for it (the daemon asks before
+ * it reads, so as not to run the read's retries on a stuck head). */
+int shm_ring_head_busy(const struct shm_ring* r);
 
 /* Readable hint: a committed or reserved record exists (seq_cst). */
 int shm_ring_nonempty(const struct shm_ring* r);

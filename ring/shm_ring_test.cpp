@@ -409,6 +409,79 @@ TEST(ShmRing, ReaderKilledWhileCopyingFreesItsRecordAfterTheSweep) {
   }
 }
 
+// The windows in which word1 does not name the process stuck in a record
+// (a writer between its tail CAS and word1, a reader between its claim and
+// naming itself, a freer before naming itself): that process may be alive
+// and only slow, and writes into the record when it resumes, so the sweep
+// gives such a record up only after the live bound, even if the pid it
+// finds in word1 is gone.  (Giving it up after one stall bound let the ring
+// reuse the record under the slow process: a garbled or lost message.)
+TEST(ShmRing, ARecordWhoseWord1NamesNobodyWaitsTheLiveBound) {
+  const std::uint64_t stall = 200, live = SHM_RING_LIVE_STALLS * stall;
+  unsigned fixed = 0;
+  {  // A writer between its tail CAS and word1.
+    Segment seg(1 << 20);
+    ASSERT_EQ(shm_ring_test_write_until(seg.ring(), "slow", 4, 4242, SHM_RING_STOP_WORD1), 0);
+    struct shm_ring_sweep_state sw{};
+    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 0, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
+    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live - 1, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
+    EXPECT_EQ(fixed, 0u) << "a writer that has not named itself was given up before the live bound";
+    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
+    EXPECT_EQ(fixed, 1u);
+    EXPECT_EQ(seg.write("after"), SHM_RING_OK);
+    EXPECT_EQ(seg.read(), "after");
+  }
+  {  // A reader between its claim and naming itself; the writer is gone.
+    Segment seg(4096);
+    ASSERT_EQ(seg.write("claimed"), SHM_RING_OK);
+    ASSERT_EQ(shm_ring_test_claim_unnamed(seg.ring()), 0);
+    struct shm_ring_sweep_state sw{};
+    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 0, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
+    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live - 1, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
+    EXPECT_EQ(fixed, 0u) << "a claim was given up because its writer is gone";
+    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
+    EXPECT_EQ(fixed, 1u);
+  }
+  {  // A freer before naming itself (word1 names the reader, gone).
+    Segment seg(4096);
+    ASSERT_EQ(seg.write("freed"), SHM_RING_OK);
+    ASSERT_EQ(shm_ring_test_claim(seg.ring(), 77), 0);
+    ASSERT_EQ(shm_ring_test_free_until(seg.ring(), 88, 0), 0);
+    struct shm_ring_sweep_state sw{};
+    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 0, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
+    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live - 1, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
+    EXPECT_EQ(fixed, 0u) << "a record being freed was taken over because its reader is gone";
+    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
+    EXPECT_EQ(fixed, 1u);
+  }
+}
+
+// Once word1 names the process, the short bound applies if it is gone,
+// the live bound if it exists.
+TEST(ShmRing, AFreerThatNamedItselfIsTakenOverAfterTheStallBoundOnlyIfGone) {
+  const std::uint64_t stall = 200, live = SHM_RING_LIVE_STALLS * stall;
+  unsigned fixed = 0;
+  for (bool alive : {false, true}) {
+    Segment seg(4096);
+    ASSERT_EQ(seg.write("freed"), SHM_RING_OK);
+    ASSERT_EQ(shm_ring_test_claim(seg.ring(), 77), 0);
+    ASSERT_EQ(shm_ring_test_free_until(seg.ring(), 88, 1), 0);
+    struct shm_ring_sweep_state sw{};
+    auto fn = alive ? always_alive : never_alive;
+    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 0, stall, 0, fn, nullptr, &fixed), SHM_RING_OK);
+    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, stall, stall, 0, fn, nullptr, &fixed), SHM_RING_OK);
+    EXPECT_EQ(fixed, alive ? 0u : 1u) << "alive " << alive;
+    if (alive) {
+      EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live, stall, 0, fn, nullptr, &fixed), SHM_RING_OK);
+      EXPECT_EQ(fixed, 1u);
+    }
+    for (int i = 0; i < 200; ++i) {  // the room came back
+      ASSERT_EQ(seg.write(std::string(1000, 'x')), SHM_RING_OK) << i;
+      ASSERT_EQ(seg.read(), std::string(1000, 'x'));
+    }
+  }
+}
+
 // Random bytes anywhere in the segment: no operation reads or writes
 // outside it (ASan), none hangs; the sweep reports corruption or the ring
 // keeps working; after a re-format everything works again.

@@ -383,7 +383,13 @@ static void test_retired(void)
 /* Threads write through their own dups while the main thread reads and a
  * churn thread dups and closes other fds of the group. */
 #define WRITERS 4
-#define PER_WRITER 3000 /* all fit in the ring (no reader needed): never the device */
+/* All fit in the ring (no reader needed), so a write takes the device only
+ * when the ring is BUSY for all its retries: another writer was preempted
+ * between its two reservation steps (seen under TSan on 2 cores).  That is
+ * the library's documented fallback, not a lost fd: each writer's fd must
+ * still be on the ring after the churn, and every message must arrive once,
+ * in order on each path. */
+#define PER_WRITER 3000
 static struct group thr_group;
 static atomic_int churn_stop, writers_done;
 
@@ -398,6 +404,7 @@ static void *writer(void *arg)
 		if (write(fd, msg, (size_t)len) != len)
 			break;
 	}
+	EXPECT(synchmess_fast_state(fd) == 3, "writer %d's dup is still fast after the churn", id);
 	close(fd);
 	atomic_fetch_add(&writers_done, 1);
 	return NULL;
@@ -415,18 +422,38 @@ static void *churn(void *arg)
 	return NULL;
 }
 
+/* Takes message "id seq" (from the ring or the device) once, in order
+ * after the last one of the same writer on the same path; 0 on a fault. */
+static int take(const char *buf, const char *path, int last[WRITERS], unsigned char seen[WRITERS][PER_WRITER])
+{
+	int id, seq;
+
+	if (sscanf(buf, "%d %d", &id, &seq) != 2 || id < 0 || id >= WRITERS || seq < 0 || seq >= PER_WRITER ||
+	    seq <= last[id] || seen[id][seq]) {
+		EXPECT(0, "message '%s' on the %s: out of order or twice (writer's last there %d)", buf, path,
+		       id >= 0 && id < WRITERS ? last[id] : -1);
+		return 0;
+	}
+	last[id] = seq;
+	seen[id][seq] = 1;
+	return 1;
+}
+
 static void test_threads(void)
 {
+	static unsigned char seen[WRITERS][PER_WRITER];
 	pthread_t w[WRITERS], c;
-	int next[WRITERS] = {0}, got = 0, id, seq;
+	int ring_last[WRITERS], dev_last[WRITERS], got = 0, on_device = 0, ok = 1;
 	char buf[64];
 	ssize_t n;
 
+	for (int i = 0; i < WRITERS; i++)
+		ring_last[i] = dev_last[i] = -1;
 	make_group(&thr_group, 7);
 	pthread_create(&c, NULL, churn, NULL);
 	for (int i = 0; i < WRITERS; i++)
 		pthread_create(&w[i], NULL, writer, (void *)(intptr_t)i);
-	while (got < WRITERS * PER_WRITER) {
+	while (ok && got < WRITERS * PER_WRITER) {
 		int done = atomic_load(&writers_done) == WRITERS;
 		n = read(thr_group.dev, buf, sizeof buf - 1);
 		if (n <= 0) {
@@ -435,20 +462,23 @@ static void test_threads(void)
 			continue;
 		}
 		buf[n] = 0;
-		if (sscanf(buf, "%d %d", &id, &seq) != 2 || id < 0 || id >= WRITERS || seq != next[id]) {
-			EXPECT(0, "message '%s' out of order (expected %d)", buf,
-			       id >= 0 && id < WRITERS ? next[id] : -1);
-			break;
-		}
-		next[id]++;
-		got++;
+		ok = take(buf, "ring", ring_last, seen);
+		got += ok;
 	}
 	for (int i = 0; i < WRITERS; i++)
 		pthread_join(w[i], NULL);
 	atomic_store(&churn_stop, 1);
 	pthread_join(c, NULL);
-	EXPECT(got == WRITERS * PER_WRITER, "read %d of %d", got, WRITERS * PER_WRITER);
-	EXPECT(*device_next(&thr_group) == 0, "a message went to the device");
+	for (const char *d; ok && *(d = device_next(&thr_group));) { /* what took the device (a BUSY ring) */
+		ok = take(d, "device", dev_last, seen);
+		on_device += ok;
+		got += ok;
+	}
+	EXPECT(got == WRITERS * PER_WRITER, "read %d of %d (%d of them through the device)", got,
+	       WRITERS * PER_WRITER, on_device);
+	if (on_device)
+		printf("test_threads: %d of %d writes found the ring busy and took the device\n", on_device,
+		       WRITERS * PER_WRITER);
 	drop_group(&thr_group);
 }
 

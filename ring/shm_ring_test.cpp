@@ -526,6 +526,15 @@ TEST(ShmRing, ProcessesKilledAtAnyInstantNeverWedgeTheRing) {
   auto* seen = static_cast<std::atomic<std::uint8_t>*>(
       ::mmap(nullptr, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   ASSERT_NE(static_cast<void*>(seen), MAP_FAILED);
+  // Messages each round's writer has written.  The first round waits for
+  // two before its random instant: a forked child under TSan may take more
+  // than 3.5 ms to its first write, and one killed between two steps of it
+  // leaves every later writer BUSY until the sweep below, so nothing would
+  // ever be written (then `total` is 0).  Two: a reader killed copying
+  // loses at most one.
+  auto* written = static_cast<std::atomic<std::uint32_t>*>(
+      ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(static_cast<void*>(written), MAP_FAILED);
   std::mt19937 rng(3);
   unsigned next_writer = 0;
   auto alive = [](std::uint32_t pid, void*) { return ::kill(static_cast<pid_t>(pid), 0) == 0 ? 1 : 0; };
@@ -538,6 +547,7 @@ TEST(ShmRing, ProcessesKilledAtAnyInstantNeverWedgeTheRing) {
         std::string m = message(w, i, 16 + i % 50);
         while (shm_ring_write(seg.ring(), m.data(), m.size(), 1024, 64 * 1024, ::getpid()) != SHM_RING_OK)
           sched_yield();
+        written[w].fetch_add(1);
       }
     }
     pid_t reader = ::fork();
@@ -551,6 +561,12 @@ TEST(ShmRing, ProcessesKilledAtAnyInstantNeverWedgeTheRing) {
           if (std::sscanf(buf, "%u:%u:", &ww, &i) == 2 && ww < 40 && i < 25000) seen[ww * 25000 + i]++;
         }
       }
+    }
+    if (round == 0) {
+      for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+           written[w].load() < 2 && std::chrono::steady_clock::now() < until;)
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      EXPECT_GE(written[w].load(), 2u) << "the first writer did not write two messages in 30 s";
     }
     std::this_thread::sleep_for(std::chrono::microseconds(500 + rng() % 3000));
     ::kill(writer, SIGKILL);
@@ -600,6 +616,7 @@ TEST(ShmRing, ProcessesKilledAtAnyInstantNeverWedgeTheRing) {
     total += seen[i].load();
   }
   EXPECT_GT(total, 0u);
+  ::munmap(written, 4096);
   ::munmap(seen, 1 << 20);
 }
 

@@ -27,6 +27,11 @@ constexpr auto resignal_interval = std::chrono::milliseconds(2);
 
 extern "C" void on_wake_signal(int) {}
 
+std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // A bare futex: std::atomic::wait (libstdc++ 12) spins and yields before
 // sleeping, which costs a parked reader CPU that the busy ones need.
 void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t seen) noexcept {
@@ -97,6 +102,7 @@ bool SessionReaders::spawn() {
 // Called by a reader that just left nobody in read(): a parked reader
 // takes its place, or a new one while the pool may grow.
 void SessionReaders::add_reader() {
+  emptied_ns_.store(now_ns(), std::memory_order_relaxed);
   if (parked_.load(std::memory_order_seq_cst) > 0) {
     wake_.fetch_add(1, std::memory_order_seq_cst);
     futex_wake(wake_, 1);
@@ -106,6 +112,12 @@ void SessionReaders::add_reader() {
   std::lock_guard lock(mu_);
   if (stopping_.load(std::memory_order_seq_cst) || readers_.size() >= max_threads_) return;
   (void)spawn();
+}
+
+// A hint (relaxed): a reader that stays in read() one time too many is
+// merely one more reader the kernel can wake.
+bool SessionReaders::may_park() const noexcept {
+  return now_ns() - emptied_ns_.load(std::memory_order_relaxed) >= park_after_ns;
 }
 
 // Registered as parked before looking at in_read_ again, so a reader that
@@ -145,7 +157,7 @@ void SessionReaders::run(Reader& self) {
   ::pthread_sigmask(SIG_UNBLOCK, &wake, nullptr);
   auto buf = std::make_unique<std::byte[]>(buffer_size);
   while (!stopping_.load(std::memory_order_seq_cst) && !closed_.load(std::memory_order_acquire)) {
-    if (in_read_.load(std::memory_order_seq_cst) >= park_above) {
+    if (in_read_.load(std::memory_order_seq_cst) >= park_above && may_park()) {
       park();
       continue;
     }

@@ -14,7 +14,12 @@
 // waits for a busy or preempted reader while the pool may grow; a reader
 // that would be the third waiting in read() parks instead (on a futex, not
 // on the session), so under light load two readers take turns, and under
-// load (many clients) up to max_threads serve at once.
+// load (many clients) up to max_threads serve at once.  A reader parks only
+// when no reader emptied read() for park_after: under a steady load, readers
+// that would park and be woken again at once (a futex wait and wake, two
+// context switches, per request in the module's 8+8 workload) stay in
+// read(), where the kernel wakes exactly one per request, as in libfuse's
+// loop; once the load is gone they park again, back to two taking turns.
 // When the kernel ends the session (ENODEV: unmounted, aborted), or a read
 // fails with anything but a retry error (EINTR, EAGAIN, ENOENT: a request
 // interrupted before it was read) or comes back shorter than a request
@@ -81,8 +86,11 @@ class SessionReaders {
   void add_reader();  // a parked reader into read(), or a new one
   void park();
 
-  // Readers in read() beyond which a reader parks instead.
+  // Readers in read() beyond which a reader parks instead, once no reader
+  // emptied read() for park_after.
   static constexpr unsigned park_above = 2;
+  static constexpr std::int64_t park_after_ns = 20'000'000;
+  bool may_park() const noexcept;
 
   const int fd_;
   const std::string name_;
@@ -95,6 +103,7 @@ class SessionReaders {
   std::atomic<unsigned> parked_{0};    // readers parked (or about to park)
   std::atomic<std::uint32_t> wake_{0};  // the parked readers' futex word
   std::atomic<unsigned> started_{0};
+  std::atomic<std::int64_t> emptied_ns_{0};  // CLOCK_MONOTONIC of the last emptied read()
   std::mutex mu_;  // guards readers_ (grown by readers, taken by stop)
   std::vector<std::unique_ptr<Reader>> readers_;
 };

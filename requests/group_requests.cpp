@@ -111,7 +111,10 @@ void GroupRequests::arm_parked() {
 
 // One try per parked write, oldest first, none while its ring's newest
 // reservation lacks its word0 (Group::try_send): a few loads per parked
-// write, at most max_parked, every park_retry.  Compacts in place (no
+// write, at most max_parked, every park_retry.  An interrupted caller is
+// answered EINTR first, within park_retry (polled, not a callback: the
+// callback would run under libfuse's request lock and need parked_mu_,
+// which this loop holds while it answers).  Compacts in place (no
 // allocation on the service loop); answers under the lock (a reply is one
 // non-blocking write to the device).
 void GroupRequests::retry_parked() {
@@ -120,6 +123,11 @@ void GroupRequests::retry_parked() {
   std::size_t kept = 0;
   for (std::size_t i = 0; i < parked_.size(); ++i) {
     ParkedWrite& p = parked_[i];
+    if (p.reply.interrupted()) {  // a signal or a kill: nothing was written
+      --parked_by_group_[p.group->descriptor()];
+      p.reply.fail(Errc::interrupted);
+      continue;
+    }
     Result<std::size_t> r = p.group->try_send(p.bytes);
     if (!r && r.error() == Errc::out_of_memory && now < p.deadline) {
       if (kept != i) parked_[kept] = std::move(p);

@@ -13,7 +13,9 @@
 //    thread, is parked and answered later from the service loop: retried
 //    every park_retry (only while the ring's newest reservation has its
 //    word0: no busy loop there) until the sweep repairs the ring, with the
-//    normal result; ENOMEM (nothing queued) after park_limit, at once when
+//    normal result; EINTR (nothing queued) within park_retry once the
+//    caller is interrupted (a signal; a kill, which the kernel makes wait
+//    for the answer); ENOMEM (nothing queued) after park_limit, at once when
 //    max_parked_per_group writes of that group or max_parked in all are
 //    parked, and on shutdown.  So a hostile client can hold at most
 //    max_parked x max_message_size bytes of the daemon, no thread.

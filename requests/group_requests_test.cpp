@@ -451,5 +451,45 @@ TEST_F(GroupRequestsTest, WriteBehindAStuckReservationIsParkedUntilTheRepair) {
   ::munmap(mem, seg.bytes);
 }
 
+// A parked write whose caller gets a signal (or is killed: the kernel then
+// waits for the answer) is answered EINTR within a retry or two, and its
+// message is not queued; the other parked write keeps waiting.
+TEST_F(GroupRequestsTest, InterruptedParkedWriteFailsEintrAndQueuesNothing) {
+  auto seg = group.fast_segment().value();
+  void* mem = ::mmap(nullptr, seg.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, seg.fd, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  shm_ring ring{};
+  ASSERT_EQ(shm_ring_attach(&ring, mem, seg.bytes), 0);
+  ASSERT_EQ(shm_ring_test_write_until(&ring, "lost", 4, 4242, SHM_RING_STOP_WORD0), 0);
+
+  groups.write(group, replies.make(1), bytes("signalled"));
+  groups.write(group, replies.make(2), bytes("waits"));
+  ASSERT_EQ(groups.parked_writes(), 2u);
+  replies.interrupt(1);
+  io.restart();
+  for (int i = 0; i < 200 && groups.parked_writes() > 1; ++i) io.run_for(GroupRequests::park_retry);
+  EXPECT_TRUE(answered(1, Kind::error, EINTR)) << "the interrupted parked write";
+  EXPECT_FALSE(replies.answer_to(2)) << "the other parked write was answered while the ring is busy";
+  EXPECT_EQ(groups.parked_writes(), 1u);
+
+  // The repair: only the write that was not interrupted is queued.
+  shm_ring_sweep_state sw{};
+  unsigned fixed = 0;
+  auto never = [](std::uint32_t, void*) { return 0; };
+  ASSERT_EQ(shm_ring_sweep(&ring, &sw, 0, 10, 0, never, nullptr, &fixed), SHM_RING_OK);
+  ASSERT_EQ(shm_ring_sweep(&ring, &sw, 10, 10, 0, never, nullptr, &fixed), SHM_RING_OK);
+  io.restart();
+  for (int i = 0; i < 200 && groups.parked_writes() > 0; ++i) io.run_for(GroupRequests::park_retry);
+  EXPECT_TRUE(answered(2, Kind::written, 5));
+  groups.read(group, replies.make(3), 100);
+  auto r = replies.answer_to(3);
+  ASSERT_TRUE(r && r->kind == Kind::data);
+  EXPECT_EQ(text(r->bytes), "waits");
+  groups.read(group, replies.make(4), 100);
+  EXPECT_TRUE(answered(4, Kind::data, 0)) << "the interrupted write's message was queued";
+  EXPECT_EQ(replies.violations(), 0);
+  ::munmap(mem, seg.bytes);
+}
+
 }  // namespace
 }  // namespace synchmess

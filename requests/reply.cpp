@@ -40,6 +40,8 @@ void LibfuseReplies::on_interrupt(fuse_req_t req, fuse_interrupt_func_t func, vo
   fuse_req_interrupt_func(req, func, data);
 }
 
+bool LibfuseReplies::interrupted(fuse_req_t req) noexcept { return fuse_req_interrupted(req) != 0; }
+
 Reply& Reply::operator=(Reply&& o) noexcept {
   if (this != &o) {
     if (req_ != nullptr) error(EIO);

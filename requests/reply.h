@@ -47,6 +47,10 @@ class ReplySink {
   // caller interrupts the request, at once if it already did; never after
   // the request was answered.
   virtual void on_interrupt(fuse_req_t req, fuse_interrupt_func_t func, void* data) noexcept = 0;
+  // fuse_req_interrupted: whether the caller interrupted the request (a
+  // signal, or a kill) so far.  For requests polled by their owner instead
+  // of registering a callback (parked writes).
+  virtual bool interrupted(fuse_req_t req) noexcept = 0;
 
  protected:
   ~ReplySink() = default;
@@ -67,6 +71,7 @@ class LibfuseReplies final : public ReplySink {
   void none(fuse_req_t req) noexcept override;
   const fuse_ctx* context(fuse_req_t req) noexcept override;
   void on_interrupt(fuse_req_t req, fuse_interrupt_func_t func, void* data) noexcept override;
+  bool interrupted(fuse_req_t req) noexcept override;
 };
 extern constinit LibfuseReplies libfuse_replies;
 
@@ -88,6 +93,8 @@ class Reply {
   const fuse_ctx* context() const noexcept { return sink_->context(req_); }
   // See ReplySink::on_interrupt; the handle must hold a request.
   void on_interrupt(fuse_interrupt_func_t func, void* data) const noexcept { sink_->on_interrupt(req_, func, data); }
+  // See ReplySink::interrupted; the handle must hold a request.
+  bool interrupted() const noexcept { return sink_->interrupted(req_); }
 
   void error(int err) noexcept;  // positive errno
   void fail(Errc e) noexcept { error(to_errno(e)); }

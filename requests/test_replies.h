@@ -135,6 +135,12 @@ class RecordingReplies final : public ReplySink {
     }
     if (now && func != nullptr) func(req, data);
   }
+  bool interrupted(fuse_req_t req) noexcept override {
+    std::lock_guard lock(mu_);
+    if (!live_.contains(req)) ++violations_;
+    auto it = interrupts_.find(req);
+    return it != interrupts_.end() && it->second.interrupted;
+  }
 
  private:
   struct InterruptState {

@@ -45,6 +45,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -182,6 +183,8 @@ static void drain(int fd) {
 }
 
 /* ---- busy-wedge ---- */
+static void on_alarm(int sig) { (void)sig; }
+
 static int busy_wedge(const char* sock) {
   int victim = open_group(31), other = open_group(32);
   drain(victim);
@@ -234,6 +237,22 @@ static int busy_wedge(const char* sock) {
    * parked writes, each waiting for a repair of its own. */
   stop[0] = 1;
   for (int i = 0; i < nkids; ++i) waitpid(kids[i], NULL, 0);
+  /* A group-31 device write interrupted by a signal 200 ms in (while it is
+   * parked behind the forged reservation) fails EINTR at once, not at the
+   * repair up to 5.3 s later; it may succeed instead if the sweep repaired
+   * the ring within those 200 ms. */
+  struct sigaction alarm_action;
+  memset(&alarm_action, 0, sizeof alarm_action);
+  alarm_action.sa_handler = on_alarm; /* no SA_RESTART */
+  sigemptyset(&alarm_action.sa_mask);
+  sigaction(SIGALRM, &alarm_action, NULL);
+  struct itimerval in_200ms = {{0, 0}, {0, 200000}};
+  double ts = now_s();
+  setitimer(ITIMER_REAL, &in_200ms, NULL);
+  errno = 0;
+  ssize_t ws = write(victim, "signalled", 9);
+  int serr = errno;
+  double signalled = now_s() - ts;
   double t0 = now_s();
   errno = 0;
   ssize_t w = write(victim, "probe", 5);
@@ -244,8 +263,14 @@ static int busy_wedge(const char* sock) {
   printf("busy-wedge: group 32 write+read: %d pairs, mean %.2f ms, worst %.1f ms, %d failed; "
          "one group-31 device write took %.1f ms (returned %zd, errno %d %s)\n",
          n, sum / n * 1e3, worst * 1e3, lost, victim_write * 1e3, w, werr, w < 0 ? strerror(werr) : "");
+  printf("busy-wedge: a group-31 device write signalled after 200 ms returned %zd (errno %d %s) after %.1f ms\n", ws,
+         serr, ws < 0 ? strerror(serr) : "", signalled * 1e3);
   if (worst > 0.2 || lost) {
     printf("fast-attack busy-wedge: FAIL (another group's operations are stalled by a wedged group)\n");
+    return 1;
+  }
+  if (!((ws == -1 && serr == EINTR) || ws == 9) || signalled > 1.0) {
+    printf("fast-attack busy-wedge: FAIL (a parked device write ignored its caller's signal)\n");
     return 1;
   }
   /* The group-31 write is parked by the daemon (docs/abi.md "Sweep and

@@ -27,9 +27,11 @@
  *     (boundedly) until it is set, so every record's size is known.
  *  2. Reader: at `head`, CAS COMMITTED -> CLAIMED (the linearization point
  *     of the read; the charge is released here), advance `head` (anyone
- *     helps), copy, store RELEASED, then advance `free` over released, dead
- *     and pad records, zeroing each (so reserved space always reads as a
- *     record of an older lap or 0, never as a future record).
+ *     helps), copy, CAS RELEASED, then, once a batch of released space lies
+ *     before head (or when a writer lacks room, at each sweep and in
+ *     shm_ring_idle), advance `free` over released, dead and pad records,
+ *     zeroing each (so reserved space always reads as a record of an older
+ *     lap or 0, never as a future record).
  *  3. Exactly one thread frees a record: the one whose CAS sets FREED.
  *  4. The daemon (shm_ring_sweep, every ~100 ms) repairs what killed or
  *     stopped processes leave: a reservation never published becomes DEAD
@@ -168,7 +170,8 @@ enum shm_ring_status shm_ring_retire(const struct shm_ring* r);
 int shm_ring_retired(const struct shm_ring* r);
 
 /* Idle: every record was read and freed (free == head == tail), so no
- * reader is still copying out of the data area (a hint: seq_cst loads). */
+ * reader is still copying out of the data area (a hint: seq_cst loads).
+ * Frees what readers released first (they free in batches). */
 int shm_ring_idle(const struct shm_ring* r);
 
 /* Writable hint: the newest reservation has its word0, so a write would

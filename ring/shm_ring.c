@@ -66,7 +66,8 @@ struct seg_header {
   uint64_t delay_ms;
   uint64_t pad0;
   uint64_t tail;  /* (position << 14) | size of the newest reservation */
-  uint64_t pad1[7];
+  uint64_t free_seen; /* writers' hint: a value free had (see writer_view) */
+  uint64_t pad1[6];
   uint64_t head;
   uint64_t pad2[7];
   uint64_t free;
@@ -155,6 +156,7 @@ int shm_ring_format(struct shm_ring* r, void* mem, uint64_t segment_bytes, uint6
   /* Positions first, so a concurrent client sees an empty ring, then the
    * data, then the identity. */
   st(&h->tail, 0);
+  st(&h->free_seen, 0);
   st(&h->head, 0);
   st(&h->free, 0);
   st(&h->stored, 0);
@@ -258,6 +260,33 @@ static int load_view_of(const struct shm_ring* r, struct view* v, int with_head)
 }
 static int load_view(const struct shm_ring* r, struct view* v) { return load_view_of(r, v, 1); }
 
+/* A writer's view from the tail's own line when it shows room for `need`
+ * units: free_seen is a value free had once (writers store what they load),
+ * and free never moves back, so free_seen <= free now and the room it shows
+ * (free_seen + cap - tail) is at most the true room; the tail CAS then
+ * checks tail did not move.  Only when the hint shows no room (or does not
+ * fit: stale by a lap, a client's scribble) is free itself loaded (and the
+ * hint refreshed), so a writer loads the readers' free line once per
+ * (ring capacity - stored bytes) written, not on every message.  A FULL
+ * answer always comes from the true free.  A forged hint that shows room
+ * where there is none overwrites that group's unread records only (as a
+ * forged free or tail would); offsets stay modulo the capacity. */
+static int writer_view(const struct shm_ring* r, struct view* v, uint64_t need) {
+  struct seg_header* s = hdr(r);
+  uint64_t t = ld(&s->tail), f = __atomic_load_n(&s->free_seen, __ATOMIC_RELAXED);
+  v->t = t >> SIZE_BITS;
+  v->last = t & SIZE_MASK;
+  v->retired = v->last == RETIRED_LAST;
+  if (v->retired) v->last = 0;
+  if (f < r->modulus && v->t < r->modulus && v->last <= r->cap_units && dist(r, f, v->t) + need <= r->cap_units) {
+    v->f = v->h = f;
+    return 0;
+  }
+  if (load_view_of(r, v, 0) != 0) return -1;
+  __atomic_store_n(&s->free_seen, v->f, __ATOMIC_RELAXED);
+  return 0;
+}
+
 /* Zeroes a freed record after its word0: the payload with memset (only the
  * record's owner ever reads or writes it), word1 last with an atomic store
  * (the sweep and shm_ring_count read it atomically at any time).  pid: the
@@ -311,7 +340,8 @@ static enum shm_ring_status write_impl(const struct shm_ring* r, const void* dat
       charged = 1;
     }
     struct view v;
-    if (load_view_of(r, &v, 0) != 0) {
+    /* Room for a pad to the end and the record, whatever the offset. */
+    if (writer_view(r, &v, 2 * size) != 0) {
       result = SHM_RING_CORRUPT;
       break;
     }

@@ -7,7 +7,7 @@
  * library needs no C++ runtime; the layout is docs/abi.md "Fast path".
  *
  * Layout: a 4096-byte header (magic, version, capacity, the positions, the
- * storage counter, the limits, the send delay, the pollers flag, the
+ * writers' hint of free (version 3), the storage counter, the limits, the send delay, the pollers flag, the
  * clients' statistics hints), then `capacity` data bytes.
  * Positions count 8-byte units modulo a multiple of the capacity (so they
  * never need a wrap special case).  A record at position p is a 16-byte
@@ -21,8 +21,9 @@
  * process could hold):
  *  1. Writer: charge len+SYNCHMESS_MESSAGE_OVERHEAD to `stored` (CAS, refuse
  *     above the limit: the same byte as the devices); CAS `tail` from (T,
- *     last) to (T+size, size); store word1; CAS word0 to RESERVED; copy; CAS
- *     RESERVED -> COMMITTED (the linearization point of the write).  Only the
+ *     last) to (T+size, size) (room judged from the writers' hint of
+ *     free while it shows room, else from free itself); store word1; CAS
+ *     word0 to RESERVED; copy; CAS RESERVED -> COMMITTED (the linearization point of the write).  Only the
  *     newest reservation (tail's `last`) can lack its word0; writers wait
  *     (boundedly) until it is set, so every record's size is known.
  *  2. Reader: at `head`, CAS COMMITTED -> CLAIMED (the linearization point
@@ -73,7 +74,7 @@ extern "C" {
 #endif
 
 #define SHM_RING_MAGIC 0x53594e434846524bull /* "SYNCHFRK" */
-#define SHM_RING_VERSION 2u
+#define SHM_RING_VERSION 3u
 #define SHM_RING_HEADER_BYTES 4096u
 #define SHM_RING_RECORD_HEADER 16u
 /* Largest record: 16 + 65536 rounded (the largest max_message_size). */

@@ -273,7 +273,11 @@ static int load_view(const struct shm_ring* r, struct view* v) { return load_vie
  * forged free or tail would); offsets stay modulo the capacity. */
 static int writer_view(const struct shm_ring* r, struct view* v, uint64_t need) {
   struct seg_header* s = hdr(r);
-  uint64_t t = ld(&s->tail), f = __atomic_load_n(&s->free_seen, __ATOMIC_RELAXED);
+  /* Acquire/release on the hint: the zeroing of the space it shows as room
+   * happened before the free CAS that the storing writer loaded, so the
+   * chain freer -> that writer -> this one orders the zeroing before our
+   * copy (plain loads and stores on x86). */
+  uint64_t t = ld(&s->tail), f = __atomic_load_n(&s->free_seen, __ATOMIC_ACQUIRE);
   v->t = t >> SIZE_BITS;
   v->last = t & SIZE_MASK;
   v->retired = v->last == RETIRED_LAST;
@@ -283,7 +287,7 @@ static int writer_view(const struct shm_ring* r, struct view* v, uint64_t need) 
     return 0;
   }
   if (load_view_of(r, v, 0) != 0) return -1;
-  __atomic_store_n(&s->free_seen, v->f, __ATOMIC_RELAXED);
+  __atomic_store_n(&s->free_seen, v->f, __ATOMIC_RELEASE);
   return 0;
 }
 

@@ -445,6 +445,12 @@ static enum shm_ring_status take(const struct shm_ring* r, uint64_t* w0, uint64_
   if (!len_fits(len, size)) {
     out = SHM_RING_CORRUPT;  /* unreadable: skip it, keep the ring going */
   } else {
+    /* Uncharged here, at every read, not in batches like the freeing: a
+     * charge left pending would count against the limit after its read
+     * (EPERM where the device accepts), and neither a writer nor the sweep
+     * could settle it: a batch pending in a reader stopped or preempted,
+     * or uncharged at the in-order free, would wait behind the oldest
+     * record still being copied. */
     shm_ring_uncharge(r, len + OVERHEAD);
     fn((const unsigned char*)(w0 + 2), (size_t)len, ctx);
   }

@@ -66,7 +66,8 @@ struct seg_header {
   uint64_t delay_ms;
   uint64_t pad0;
   uint64_t tail;  /* (position << 14) | size of the newest reservation */
-  uint64_t pad1[7];
+  uint64_t free_seen; /* writers' hint: a value free had (see writer_view) */
+  uint64_t pad1[6];
   uint64_t head;
   uint64_t pad2[7];
   uint64_t free;
@@ -84,6 +85,16 @@ _Static_assert(sizeof(struct seg_header) <= SHM_RING_HEADER_BYTES, "header fits 
 static inline struct seg_header* hdr(const struct shm_ring* r) { return (struct seg_header*)r->base; }
 static inline uint64_t ld(const uint64_t* p) { return __atomic_load_n(p, SEQ); }
 static inline void st(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, SEQ); }
+/* A release store (a plain store on x86, where st is an xchg).  Used only
+ * for word1 and the zeroing of a freed record: no other thread's decision
+ * depends on such a store being ordered before a later LOAD of this thread
+ * (no Dekker pattern); what a later reader of the record needs is that the
+ * store is visible before the CAS that publishes the next step (claim,
+ * head, release, free), and every CAS here is a full barrier. */
+static inline void st_rel(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+/* Asks for a line in exclusive state ahead of a load then a CAS on it
+ * (one coherence transaction instead of a shared fetch then an upgrade). */
+static inline void prefetch_w(const void* p) { __builtin_prefetch(p, 1, 3); }
 static inline int cas(uint64_t* p, uint64_t expected, uint64_t desired) {
   return __atomic_compare_exchange_n(p, &expected, desired, 0, SEQ, SEQ);
 }
@@ -145,6 +156,7 @@ int shm_ring_format(struct shm_ring* r, void* mem, uint64_t segment_bytes, uint6
   /* Positions first, so a concurrent client sees an empty ring, then the
    * data, then the identity. */
   st(&h->tail, 0);
+  st(&h->free_seen, 0);
   st(&h->head, 0);
   st(&h->free, 0);
   st(&h->stored, 0);
@@ -221,11 +233,14 @@ struct view {
   uint64_t f, h, t, last;
   int retired; /* then last reads 0: every record in the ring has its word0 */
 };
-static int load_view(const struct shm_ring* r, struct view* v) {
+/* with_head 0: a writer's view, v->h = v->f (a writer needs free and tail
+ * only; not loading head keeps the readers' line out of the writers'
+ * caches: one coherence miss less per message on each side). */
+static int load_view_of(const struct shm_ring* r, struct view* v, int with_head) {
   struct seg_header* s = hdr(r);
   for (int i = 0; i < RETRIES; ++i) {
     v->f = ld(&s->free);
-    v->h = ld(&s->head);
+    v->h = with_head ? ld(&s->head) : v->f;
     uint64_t t = ld(&s->tail);
     v->t = t >> SIZE_BITS;
     v->last = t & SIZE_MASK;
@@ -236,11 +251,44 @@ static int load_view(const struct shm_ring* r, struct view* v) {
     if (fh <= ft && ft <= r->cap_units) return 0;
     /* A concurrent lap can make a view inconsistent: look again, unless
      * nothing moves (then it is corruption). */
-    if (ld(&s->free) == v->f && ld(&s->head) == v->h && (ld(&s->tail) >> SIZE_BITS) == v->t && i > 4)
+    if (ld(&s->free) == v->f && (!with_head || ld(&s->head) == v->h) &&
+        (ld(&s->tail) >> SIZE_BITS) == v->t && i > 4)
       return -1;
     backoff(i);
   }
   return -1;
+}
+static int load_view(const struct shm_ring* r, struct view* v) { return load_view_of(r, v, 1); }
+
+/* A writer's view from the tail's own line when it shows room for `need`
+ * units: free_seen is a value free had once (writers store what they load),
+ * and free never moves back, so free_seen <= free now and the room it shows
+ * (free_seen + cap - tail) is at most the true room; the tail CAS then
+ * checks tail did not move.  Only when the hint shows no room (or does not
+ * fit: stale by a lap, a client's scribble) is free itself loaded (and the
+ * hint refreshed), so a writer loads the readers' free line once per
+ * (ring capacity - stored bytes) written, not on every message.  A FULL
+ * answer always comes from the true free.  A forged hint that shows room
+ * where there is none overwrites that group's unread records only (as a
+ * forged free or tail would); offsets stay modulo the capacity. */
+static int writer_view(const struct shm_ring* r, struct view* v, uint64_t need) {
+  struct seg_header* s = hdr(r);
+  /* Acquire/release on the hint: the zeroing of the space it shows as room
+   * happened before the free CAS that the storing writer loaded, so the
+   * chain freer -> that writer -> this one orders the zeroing before our
+   * copy (plain loads and stores on x86). */
+  uint64_t t = ld(&s->tail), f = __atomic_load_n(&s->free_seen, __ATOMIC_ACQUIRE);
+  v->t = t >> SIZE_BITS;
+  v->last = t & SIZE_MASK;
+  v->retired = v->last == RETIRED_LAST;
+  if (v->retired) v->last = 0;
+  if (f < r->modulus && v->t < r->modulus && v->last <= r->cap_units && dist(r, f, v->t) + need <= r->cap_units) {
+    v->f = v->h = f;
+    return 0;
+  }
+  if (load_view_of(r, v, 0) != 0) return -1;
+  __atomic_store_n(&s->free_seen, v->f, __ATOMIC_RELEASE);
+  return 0;
 }
 
 /* Zeroes a freed record after its word0: the payload with memset (only the
@@ -249,9 +297,13 @@ static int load_view(const struct shm_ring* r, struct view* v) {
  * freer's, in word1 while it zeroes (the sweep then knows whom to wait for);
  * 0 for the sweep itself. */
 static void zero_body(uint64_t* w0, uint64_t size, uint32_t pid) {
-  if (size > 1 && pid != 0) st(w0 + 1, W1_FREER | ((uint64_t)pid << 32));
+  /* Release stores: the sweep reads word1 only after it saw the same
+   * FREED word0 stuck for a stall bound (no ordering against our later
+   * loads needed), and the CAS on free that ends the freeing orders the
+   * zeros before the space can be reserved again. */
+  if (size > 1 && pid != 0) st_rel(w0 + 1, W1_FREER | ((uint64_t)pid << 32));
   if (size > 2) memset(w0 + 2, 0, (size - 2) * 8);
-  if (size > 1) st(w0 + 1, 0);
+  if (size > 1) st_rel(w0 + 1, 0);
 }
 
 /* Frees released, dead and pad records at free, in order (I5). */
@@ -292,7 +344,8 @@ static enum shm_ring_status write_impl(const struct shm_ring* r, const void* dat
       charged = 1;
     }
     struct view v;
-    if (load_view(r, &v) != 0) {
+    /* Room for a pad to the end and the record, whatever the offset. */
+    if (writer_view(r, &v, 2 * size) != 0) {
       result = SHM_RING_CORRUPT;
       break;
     }
@@ -330,7 +383,9 @@ static enum shm_ring_status write_impl(const struct shm_ring* r, const void* dat
     }
     if (!cas(&s->tail, t, (add(r, v.t, size) << SIZE_BITS) | size)) continue;
     uint64_t* w0 = word(r, v.t);
-    st(w0 + 1, (uint64_t)len | W1_WRITER | ((uint64_t)pid << 32));
+    /* Release: the word0 CAS right after orders it before the record can
+     * be seen; the sweep reads it only once word0 stayed unset a while. */
+    st_rel(w0 + 1, (uint64_t)len | W1_WRITER | ((uint64_t)pid << 32));
     uint64_t w = ld(w0);
     if (tagged(w, v.t) || !cas(w0, w, mk(ST_RESERVED, size, v.t))) {
       charged = 0;  /* the sweep declared it dead and released the charge */
@@ -357,9 +412,76 @@ enum shm_ring_status shm_ring_write_charged(const struct shm_ring* r, const void
   return write_impl(r, data, len, SHM_RING_MAX_PAYLOAD, UINT64_MAX, pid, 1);
 }
 
+/* Readers free in batches: a reader frees (advance_free) once this many
+ * units (or 1/16 of the ring) lie released between free and head, not after
+ * every read.  Each record is still freed by the one thread whose CAS sets
+ * FREED (I5), so the sweep's rules are unchanged; what waits is only the
+ * room (a writer short of room frees first, the sweep frees every pass,
+ * shm_ring_idle frees before it answers).  In a busy ring this keeps free's
+ * line and the zeroing stores in the readers' caches: the writers load free
+ * for their room check and would otherwise miss on it after every read. */
+#define FREE_BATCH 1024u
+
+static void free_batch(const struct shm_ring* r, uint64_t head, uint32_t pid) {
+  uint64_t f = ld(&hdr(r)->free), batch = r->cap_units / 16;
+  if (batch > FREE_BATCH) batch = FREE_BATCH;
+  if (f < r->modulus && dist(r, f, head) < batch) return;
+  advance_free(r, pid);
+}
+
+/* The rest of a read once this thread's CAS made the record at pos
+ * CLAIMED (the linearization point of the read). */
+static enum shm_ring_status take(const struct shm_ring* r, uint64_t* w0, uint64_t pos, uint64_t size,
+                                 shm_ring_consumer fn, void* ctx, uint32_t pid) {
+  /* Name the claimer first: until then the sweep cannot tell who holds the
+   * record (word1 still names its writer).  A release store is enough: the
+   * sweep reads word1 only after CLAIMED stayed a stall bound, and the head
+   * CAS next is a full barrier. */
+  uint64_t len = ld(w0 + 1) & W1_LEN;
+  st_rel(w0 + 1, len | W1_READER | ((uint64_t)pid << 32));
+  uint64_t next = add(r, pos, size);
+  cas(&hdr(r)->head, pos, next);
+  enum shm_ring_status out = SHM_RING_OK;
+  if (!len_fits(len, size)) {
+    out = SHM_RING_CORRUPT;  /* unreadable: skip it, keep the ring going */
+  } else {
+    /* Uncharged here, at every read, not in batches like the freeing: a
+     * charge left pending would count against the limit after its read
+     * (EPERM where the device accepts), and neither a writer nor the sweep
+     * could settle it: a batch pending in a reader stopped or preempted,
+     * or uncharged at the in-order free, would wait behind the oldest
+     * record still being copied. */
+    shm_ring_uncharge(r, len + OVERHEAD);
+    fn((const unsigned char*)(w0 + 2), (size_t)len, ctx);
+  }
+  /* A CAS, not a store: after the live bound the sweep may have released
+   * the record itself, and it may be reused by now. */
+  cas(w0, mk(ST_CLAIMED, size, pos), mk(ST_RELEASED, size, pos));
+  free_batch(r, next, pid);
+  return out;
+}
+
 enum shm_ring_status shm_ring_read_with(const struct shm_ring* r, shm_ring_consumer fn, void* ctx,
                                         uint32_t pid) {
   struct seg_header* s = hdr(r);
+  /* The common case first: the record at head is committed.  Only head and
+   * the record's word0 are loaded (not tail and free, which the writers
+   * change on every message): a record tagged with position h0 was
+   * reserved there by a writer (positions are not reused within a modulus
+   * lap), so h0 < tail; a COMMITTED one is not passed over yet (head passes
+   * only CLAIMED, RELEASED, DEAD, PAD and FREED records, I3), so head is
+   * still h0 when the claim CAS succeeds.  Its size is bounded by the end
+   * of the data area here; a forged size reaching past tail (a client
+   * scribbling the segment) breaks I1, which every view then reports as
+   * CORRUPT and the daemon's sweep repairs: that group's messages only. */
+  uint64_t h0 = ld(&s->head);
+  if (h0 < r->modulus) {
+    uint64_t* w0 = word(r, h0);
+    uint64_t w = ld(w0), size = size_of(w);
+    if (tagged(w, h0) && state_of(w) == ST_COMMITTED && size != 0 && h0 % r->cap_units + size <= r->cap_units &&
+        cas(w0, w, mk(ST_CLAIMED, size, h0)))
+      return take(r, w0, h0, size, fn, ctx, pid);
+  }
   enum shm_ring_status result = SHM_RING_BUSY;
   for (int i = 0; i < RETRIES; ++i) {
     struct view v;
@@ -383,24 +505,9 @@ enum shm_ring_status shm_ring_read_with(const struct shm_ring* r, shm_ring_consu
         result = SHM_RING_BUSY;
         backoff(i);
         continue;
-      case ST_COMMITTED: {
+      case ST_COMMITTED:
         if (!cas(w0, w, mk(ST_CLAIMED, size, v.h))) continue;
-        /* Name the claimer first: until then the sweep cannot tell who
-         * holds the record (word1 still names its writer). */
-        uint64_t len = ld(w0 + 1) & W1_LEN;
-        st(w0 + 1, len | W1_READER | ((uint64_t)pid << 32));
-        cas(&s->head, v.h, add(r, v.h, size));
-        enum shm_ring_status out = SHM_RING_OK;
-        if (!len_fits(len, size)) {
-          out = SHM_RING_CORRUPT;  /* unreadable: skip it, keep the ring going */
-        } else {
-          shm_ring_uncharge(r, len + OVERHEAD);
-          fn((const unsigned char*)(w0 + 2), (size_t)len, ctx);
-        }
-        cas(w0, mk(ST_CLAIMED, size, v.h), mk(ST_RELEASED, size, v.h));
-        advance_free(r, pid);
-        return out;
-      }
+        return take(r, w0, v.h, size, fn, ctx, pid);
       case ST_CLAIMED:
       case ST_RELEASED:
       case ST_DEAD:
@@ -462,6 +569,7 @@ enum shm_ring_status shm_ring_retire(const struct shm_ring* r) {
 
 int shm_ring_idle(const struct shm_ring* r) {
   struct seg_header* s = hdr(r);
+  advance_free(r, 0);  /* readers free in batches: what they left released */
   uint64_t f = ld(&s->free), h = ld(&s->head), t = ld(&s->tail) >> SIZE_BITS;
   return f == h && h == t;
 }

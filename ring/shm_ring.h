@@ -7,7 +7,7 @@
  * library needs no C++ runtime; the layout is docs/abi.md "Fast path".
  *
  * Layout: a 4096-byte header (magic, version, capacity, the positions, the
- * storage counter, the limits, the send delay, the pollers flag, the
+ * writers' hint of free (version 3), the storage counter, the limits, the send delay, the pollers flag, the
  * clients' statistics hints), then `capacity` data bytes.
  * Positions count 8-byte units modulo a multiple of the capacity (so they
  * never need a wrap special case).  A record at position p is a 16-byte
@@ -21,15 +21,18 @@
  * process could hold):
  *  1. Writer: charge len+SYNCHMESS_MESSAGE_OVERHEAD to `stored` (CAS, refuse
  *     above the limit: the same byte as the devices); CAS `tail` from (T,
- *     last) to (T+size, size); store word1; CAS word0 to RESERVED; copy; CAS
- *     RESERVED -> COMMITTED (the linearization point of the write).  Only the
+ *     last) to (T+size, size) (room judged from the writers' hint of
+ *     free while it shows room, else from free itself); store word1; CAS
+ *     word0 to RESERVED; copy; CAS RESERVED -> COMMITTED (the linearization point of the write).  Only the
  *     newest reservation (tail's `last`) can lack its word0; writers wait
  *     (boundedly) until it is set, so every record's size is known.
  *  2. Reader: at `head`, CAS COMMITTED -> CLAIMED (the linearization point
  *     of the read; the charge is released here), advance `head` (anyone
- *     helps), copy, store RELEASED, then advance `free` over released, dead
- *     and pad records, zeroing each (so reserved space always reads as a
- *     record of an older lap or 0, never as a future record).
+ *     helps), copy, CAS RELEASED, then, once a batch of released space lies
+ *     before head (or when a writer lacks room, at each sweep and in
+ *     shm_ring_idle), advance `free` over released, dead and pad records,
+ *     zeroing each (so reserved space always reads as a record of an older
+ *     lap or 0, never as a future record).
  *  3. Exactly one thread frees a record: the one whose CAS sets FREED.
  *  4. The daemon (shm_ring_sweep, every ~100 ms) repairs what killed or
  *     stopped processes leave: a reservation never published becomes DEAD
@@ -71,7 +74,7 @@ extern "C" {
 #endif
 
 #define SHM_RING_MAGIC 0x53594e434846524bull /* "SYNCHFRK" */
-#define SHM_RING_VERSION 2u
+#define SHM_RING_VERSION 3u
 #define SHM_RING_HEADER_BYTES 4096u
 #define SHM_RING_RECORD_HEADER 16u
 /* Largest record: 16 + 65536 rounded (the largest max_message_size). */
@@ -168,7 +171,8 @@ enum shm_ring_status shm_ring_retire(const struct shm_ring* r);
 int shm_ring_retired(const struct shm_ring* r);
 
 /* Idle: every record was read and freed (free == head == tail), so no
- * reader is still copying out of the data area (a hint: seq_cst loads). */
+ * reader is still copying out of the data area (a hint: seq_cst loads).
+ * Frees what readers released first (they free in batches). */
 int shm_ring_idle(const struct shm_ring* r);
 
 /* Writable hint: the newest reservation has its word0, so a write would

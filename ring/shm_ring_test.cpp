@@ -62,6 +62,14 @@ class Segment {
 int never_alive(std::uint32_t, void*) { return 0; }
 int always_alive(std::uint32_t, void*) { return 1; }
 
+// A record half freed: written, claimed by reader 77, marked FREED by
+// freer 88, which named itself in word1 (named) or not yet.
+void half_freed(const Segment& seg, bool named) {
+  ASSERT_EQ(seg.write("freed"), SHM_RING_OK);
+  ASSERT_EQ(shm_ring_test_claim(seg.ring(), 77), 0);
+  ASSERT_EQ(shm_ring_test_free_until(seg.ring(), 88, named ? 1 : 0), 0);
+}
+
 std::string message(unsigned writer, unsigned seq, std::size_t len) {
   std::string s(len, '\0');
   std::snprintf(s.data(), len, "%u:%u:", writer, seq);
@@ -149,6 +157,30 @@ TEST(ShmRing, WrapsAroundForManyLapsInOrder) {
 
 // Many writers and readers at once (TSan checks the memory orders): every
 // message read exactly once, each writer's messages in its order.
+// Readers free in batches: records read but not yet freed hold room (not
+// storage) until a batch is due, a writer lacks room, the sweep runs, or
+// shm_ring_idle looks; the storage counter is exact at every step.
+TEST(ShmRing, ReadersFreeInBatchesAndIdleFreesTheRest) {
+  Segment seg(1 << 20);
+  ASSERT_EQ(seg.write("one"), SHM_RING_OK);
+  EXPECT_EQ(shm_ring_stored(seg.ring()), 3 + kOverhead);
+  ASSERT_EQ(seg.read(), "one");
+  EXPECT_EQ(shm_ring_stored(seg.ring()), 0u) << "the charge is released at the read, not when freed";
+  EXPECT_TRUE(shm_ring_idle(seg.ring())) << "idle frees what the reader left released";
+  // Over several batches (1024 units each) the counter stays exact and idle
+  // frees whatever the last batch left.
+  const std::string m(1000, 'b');
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_EQ(seg.write(m), SHM_RING_OK);
+    ASSERT_EQ(seg.read(), m);
+  }
+  std::uint64_t n = 0, b = 0;
+  shm_ring_count(seg.ring(), &n, &b);
+  EXPECT_EQ(n, 0u);
+  EXPECT_EQ(shm_ring_stored(seg.ring()), 0u);
+  EXPECT_TRUE(shm_ring_idle(seg.ring()));
+}
+
 TEST(ShmRing, ConcurrentWritersAndReadersExactlyOnceInOrder) {
   Segment seg(256 * 1024);
   constexpr unsigned writers = 3, readers = 3, per_writer = 20000;
@@ -444,9 +476,7 @@ TEST(ShmRing, ARecordWhoseWord1NamesNobodyWaitsTheLiveBound) {
   }
   {  // A freer before naming itself (word1 names the reader, gone).
     Segment seg(4096);
-    ASSERT_EQ(seg.write("freed"), SHM_RING_OK);
-    ASSERT_EQ(shm_ring_test_claim(seg.ring(), 77), 0);
-    ASSERT_EQ(shm_ring_test_free_until(seg.ring(), 88, 0), 0);
+    ASSERT_NO_FATAL_FAILURE(half_freed(seg, false));
     struct shm_ring_sweep_state sw{};
     EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 0, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
     EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live - 1, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
@@ -463,9 +493,7 @@ TEST(ShmRing, AFreerThatNamedItselfIsTakenOverAfterTheStallBoundOnlyIfGone) {
   unsigned fixed = 0;
   for (bool alive : {false, true}) {
     Segment seg(4096);
-    ASSERT_EQ(seg.write("freed"), SHM_RING_OK);
-    ASSERT_EQ(shm_ring_test_claim(seg.ring(), 77), 0);
-    ASSERT_EQ(shm_ring_test_free_until(seg.ring(), 88, 1), 0);
+    ASSERT_NO_FATAL_FAILURE(half_freed(seg, true));
     struct shm_ring_sweep_state sw{};
     auto fn = alive ? always_alive : never_alive;
     EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 0, stall, 0, fn, nullptr, &fixed), SHM_RING_OK);

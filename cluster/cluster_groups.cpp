@@ -498,9 +498,10 @@ ClusterGroups::Clock::duration ClusterGroups::claim_keep() const {
 //    message must be gone before its claim expires (claim_keep, at least
 //    5 minutes), or it would be read again: only if its winner and every
 //    other host's reads were cut off from the cluster that long.
-// Cost: the message's fetch (the stream leader), the claim (replicated),
-// the first claim read back (the claims' leader), the delete (replicated)
-// and a look whether more messages follow (poll's hint).
+// Cost: four round trips: the message's fetch (the stream leader), the
+// claim (replicated), the first claim read back (the claims' leader), the
+// delete (replicated) with, at the same time, a look whether more messages
+// follow (poll's hint).
 void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned) {
   unsigned d = g.descriptor();
   State& s = *state(d);
@@ -544,11 +545,9 @@ void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned)
       switch (claim(s, seq, c.token, deadline)) {
         case Claim::mine: {
           // Its room freed before the answer (a write right after the read
-          // of a full group fits).
-          delete_read(s, seq, deadline);
-          // None follows, and none arrived since: poll says empty.
-          std::uint64_t next = 0;
-          if (get_next(s.get, s.subject, seq + 1, deadline, next, nullptr) == Got::none) {
+          // of a full group fits).  None follows, and none arrived since:
+          // poll says empty.
+          if (!delete_and_look_ahead(s, seq, deadline)) {
             std::uint64_t expected = seen;
             if (s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
           }
@@ -584,13 +583,21 @@ void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned)
 ClusterGroups::Got ClusterGroups::get_next(const std::string& api, const std::string& subject, std::uint64_t from,
                                            Clock::time_point deadline, std::uint64_t& seq, std::vector<std::byte>* data) {
   if (!reads_connected()) return Got::failed;
-  std::string body = nlohmann::json{{"seq", from}, {"next_by_subj", subject}}.dump();
+  std::string body = get_request(subject, from);
   MsgPtr answer;
   if (natsConnection_Request(&answer.m, read_nc_, api.c_str(), body.data(), static_cast<int>(body.size()),
                              attempt_ms(deadline)) != NATS_OK)
     return Got::failed;
-  const char* p = natsMsg_GetData(answer.m);
-  auto j = nlohmann::json::parse(p, p + natsMsg_GetDataLength(answer.m), nullptr, false);
+  return parse_get(answer.m, seq, data);
+}
+
+std::string ClusterGroups::get_request(const std::string& subject, std::uint64_t from) {
+  return nlohmann::json{{"seq", from}, {"next_by_subj", subject}}.dump();
+}
+
+ClusterGroups::Got ClusterGroups::parse_get(__natsMsg* answer, std::uint64_t& seq, std::vector<std::byte>* data) {
+  const char* p = natsMsg_GetData(answer);
+  auto j = nlohmann::json::parse(p, p + natsMsg_GetDataLength(answer), nullptr, false);
   if (!j.is_object()) return Got::failed;
   if (auto e = j.find("error"); e != j.end()) {
     bool none = e->is_object() && e->value("err_code", 0) == static_cast<int>(JSNoMessageFoundErr);
@@ -610,6 +617,30 @@ ClusterGroups::Got ClusterGroups::get_next(const std::string& api, const std::st
   std::size_t pad = b64.size() >= 2 && b64.ends_with("==") ? 2 : b64.ends_with("=") ? 1 : 0;
   data->resize(static_cast<std::size_t>(n) - pad);
   return Got::found;
+}
+
+// Whether a message follows seq, asked while seq is being deleted (one
+// round trip for both): an own inbox, answered on the read connection.
+// Unknown (no answer in time): true.
+bool ClusterGroups::delete_and_look_ahead(State& s, std::uint64_t seq, Clock::time_point deadline) {
+  natsInbox* inbox = nullptr;
+  natsSubscription* sub = nullptr;
+  std::string body = get_request(s.subject, seq + 1);
+  bool asked = reads_connected() && natsInbox_Create(&inbox) == NATS_OK &&
+               natsConnection_SubscribeSync(&sub, read_nc_, inbox) == NATS_OK &&
+               natsConnection_PublishRequest(read_nc_, s.get.c_str(), inbox, body.data(), static_cast<int>(body.size())) ==
+                   NATS_OK;
+  delete_read(s, seq, deadline);
+  bool follows = true;
+  if (asked) {
+    MsgPtr answer;
+    std::uint64_t next = 0;
+    if (natsSubscription_NextMsg(&answer.m, sub, attempt_ms(deadline)) == NATS_OK)
+      follows = parse_get(answer.m, next, nullptr) != Got::none;
+  }
+  if (sub != nullptr) natsSubscription_Destroy(sub);
+  natsInbox_Destroy(inbox);
+  return follows;
 }
 
 // Appends our claim of message seq (retried until JetStream stored it),

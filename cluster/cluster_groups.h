@@ -126,6 +126,9 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   Clock::duration claim_keep() const;
   Got get_next(const std::string& api, const std::string& subject, std::uint64_t from, Clock::time_point deadline,
                std::uint64_t& seq, std::vector<std::byte>* data);
+  static std::string get_request(const std::string& subject, std::uint64_t from);
+  static Got parse_get(__natsMsg* answer, std::uint64_t& seq, std::vector<std::byte>* data);
+  bool delete_and_look_ahead(State& s, std::uint64_t seq, Clock::time_point deadline);
   Claim claim(State& s, std::uint64_t seq, const std::string& token, Clock::time_point deadline);
   void delete_read(State& s, std::uint64_t seq, Clock::time_point deadline);
   void sweep(State& s, Clock::time_point deadline);

@@ -1,6 +1,9 @@
 #include "cluster/cluster_groups.h"
 
 #include <nats/nats.h>
+#include <openssl/evp.h>
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -15,15 +18,20 @@ namespace synchmess {
 
 namespace {
 
-constexpr const char* consumer_name = "readers";
-// How long a message fetched by a read may stay unacknowledged before
-// JetStream gives it to another reader: far above a read's deadline, so a
-// read that acknowledged in time is never redelivered; a daemon killed
-// between fetch and ack delays that one message by this much.
-constexpr std::chrono::seconds ack_wait{10};
 constexpr std::chrono::milliseconds retry_pause{20};
 constexpr std::size_t header_room = 256;
-constexpr long fetch_attempt_ms = 2000;
+// How long the claims of a group's messages are kept (the claims stream's
+// max_age): far above a read's deadline and the time its winner takes to
+// delete the message (read_job's comment says why both matter).
+constexpr std::chrono::minutes claim_keep_min{5};
+constexpr unsigned claim_keep_deadlines = 30;  // or this many --cluster-timeout, if longer
+// Reads given up undecided (their claim's outcome unknown at the deadline)
+// kept for the next read on this host to settle: at most this many.
+constexpr std::size_t max_undecided = 1024;
+// A claimed message still in the stream this long after a read first saw
+// it as the oldest is deleted by that host (its reader died before it
+// could: read_job).
+constexpr std::chrono::seconds sweep_every{2};
 constexpr std::chrono::seconds heartbeat_every{1};
 constexpr std::chrono::milliseconds host_alive{3500};
 
@@ -89,7 +97,24 @@ struct ClusterGroups::State {
   bool bound = false;
   // subject: readable messages; held_subject: the copies of the delayed
   // messages (same length, so a copy is charged what its message is).
-  std::string stream, subject, held_subject, next_subject;
+  std::string stream, subject, held_subject;
+  // The claims of the readable messages: stream claims_stream, one subject
+  // claim_prefix<seq> per message (read_job).  get, claims_get: the
+  // streams' STREAM.MSG.GET API subjects.
+  std::string claims_stream, claim_prefix, claims_subjects, get, claims_get;
+  // Reads on this host (read_mu): every message below next_seq was handed
+  // to a read here and is claimed (by whichever host) or in undecided.
+  std::mutex read_mu;
+  std::uint64_t next_seq = 1;
+  struct Undecided {
+    std::string token;
+    std::vector<std::byte> bytes;
+    Clock::time_point since;
+  };
+  std::map<std::uint64_t, Undecided> undecided;  // by message sequence
+  // The sweep (read_mu): the oldest message seen below next_seq, since when.
+  std::uint64_t sweep_seq = 0;
+  Clock::time_point sweep_since{}, swept{};
   // The stream sequences of this host's copies of its delayed messages, in
   // the order of the core group's delayed messages (sends, then matured
   // and not yet moved).  Pushed before the send, under held_mu.
@@ -260,7 +285,11 @@ ClusterGroups::State* ClusterGroups::state(unsigned d) {
     s->stream = fmt::format("{}_g{}", options_.prefix, d);
     s->subject = fmt::format("{}.msg.{}", options_.prefix, d);
     s->held_subject = fmt::format("{}.dly.{}", options_.prefix, d);
-    s->next_subject = fmt::format("$JS.API.CONSUMER.MSG.NEXT.{}.{}", s->stream, consumer_name);
+    s->claims_stream = fmt::format("{}_c{}", options_.prefix, d);
+    s->claim_prefix = fmt::format("{}.claim.{}.", options_.prefix, d);
+    s->claims_subjects = s->claim_prefix + "*";
+    s->get = "$JS.API.STREAM.MSG.GET." + s->stream;
+    s->claims_get = "$JS.API.STREAM.MSG.GET." + s->claims_stream;
     states_[d].store(s, std::memory_order_release);
   }
   return s;
@@ -319,31 +348,26 @@ Result<void> ClusterGroups::bind(State& s, unsigned d) {
                       static_cast<int>(jerr));
     return fail(Errc::cluster_unavailable);
   }
-  jsConsumerConfig cc;
-  jsConsumerConfig_Init(&cc);
-  cc.Durable = consumer_name;
-  cc.AckPolicy = js_AckExplicit;
-  cc.AckWait = std::chrono::duration_cast<std::chrono::nanoseconds>(ack_wait).count();
-  cc.FilterSubject = s.subject.c_str();
-  cc.MaxAckPending = -1;
-  st = js_AddConsumer(nullptr, js_, s.stream.c_str(), &cc, &jo, &jerr);
-  // A new consumer answers once its replicas elected a leader: wait for it
-  // (bounded), so that the first reads do not time out.
-  auto deadline = Clock::now() + std::chrono::milliseconds(options_.timeout_ms);
-  for (bool led = false; !led;) {
-    jsConsumerInfo* ci = nullptr;
-    jo.Wait = std::max(1L, remaining_ms(deadline));
-    if (js_GetConsumerInfo(&ci, js_, s.stream.c_str(), consumer_name, &jo, &jerr) == NATS_OK) {
-      led = ci->Cluster == nullptr || (ci->Cluster->Leader != nullptr && *ci->Cluster->Leader != '\0');
-      jsConsumerInfo_Destroy(ci);
-    }
-    if (led) break;
-    if (remaining_ms(deadline) == 0 || stopping_.load()) {
-      log::limited_warn("cluster: consumer {} of {} not ready: {}", consumer_name, s.stream, status_text(st));
-      return fail(Errc::cluster_unavailable);
-    }
-    std::this_thread::sleep_for(retry_pause);
+  // The claims (read_job): limits retention, kept claim_keep; created
+  // alike by every host (idempotent).
+  jsStreamConfig cc;
+  jsStreamConfig_Init(&cc);
+  const char* claim_subjects[] = {s.claims_subjects.c_str()};
+  cc.Name = s.claims_stream.c_str();
+  cc.Subjects = claim_subjects;
+  cc.SubjectsLen = 1;
+  cc.Retention = js_LimitsPolicy;
+  cc.Storage = js_FileStorage;
+  cc.Replicas = options_.replicas;
+  cc.MaxAge = std::chrono::duration_cast<std::chrono::nanoseconds>(claim_keep()).count();
+  jerr = static_cast<jsErrCode>(0);
+  st = js_AddStream(nullptr, js_, &cc, &jo, &jerr);
+  if (st != NATS_OK && jerr != JSStreamNameExistErr) {
+    log::limited_warn("cluster: cannot create stream {}: {} (JetStream error {})", s.claims_stream, status_text(st),
+                      static_cast<int>(jerr));
+    return fail(Errc::cluster_unavailable);
   }
+  auto deadline = Clock::now() + std::chrono::milliseconds(options_.timeout_ms);
   // Poll's hint: false when the group is empty now.
   std::uint64_t seen = s.arrivals.load();
   if (confirmed_empty(s, deadline)) {
@@ -442,74 +466,107 @@ void ClusterGroups::read(Group& g, Reply reply, std::size_t size) {
   post(std::move(reply), [this, &g, size](unsigned t, Reply& r) { read_job(g, r, size, t); });
 }
 
-// Fetch one message without waiting (a 404 status when none is available
-// to this consumer), then acknowledge it and wait for the server's
-// confirmation, and only then answer.  A message whose ack is not
-// confirmed is not returned: JetStream gives it again after ack_wait.
+ClusterGroups::Clock::duration ClusterGroups::claim_keep() const {
+  return std::max<Clock::duration>(claim_keep_min, claim_keep_deadlines * std::chrono::milliseconds(options_.timeout_ms));
+}
+
+// A read takes the oldest message that no read has claimed, by claiming
+// it: it appends a claim (its own random token) to the claims stream, on
+// the message's own subject (claim_prefix<seq>), and the FIRST claim on
+// that subject decides who reads the message.  Only JetStream's replicated
+// log is relied on (no consumer, no conditional publish):
+//  - exactly once: a stream's messages are never reordered, and a claim is
+//    never removed before claim_keep, so every replica that holds any claim
+//    of a message shows the same first one; every reader compares that one
+//    with its token, and only one token matches.  A claim whose answer was
+//    lost is published again (a second claim of ours is harmless: only the
+//    first counts) and the first claim read back tells the outcome, which
+//    an ambiguous delete (the design before) could not.
+//  - no loss: a message is taken only by the host whose token is first;
+//    a read that cannot learn the outcome before its deadline fails EIO
+//    and keeps its token and the message's bytes (undecided): the next
+//    read on this host settles it first (delivers it if the claim is ours),
+//    so only a daemon that dies (or is SIGKILLed) with reads undecided or
+//    claimed and not answered loses those messages.
+//  - per-group FIFO: reads on a host are handed the messages in sequence
+//    order (next_seq, under read_mu); a message claimed by another host
+//    is skipped, one given up undecided is settled before any later one.
+//  - the winner deletes the message, then answers (its room is free when
+//    the read returns; a delete that fails is not retried beyond the
+//    deadline: the message is the winner's anyway); a claimed message still there after sweep_every is deleted by the
+//    next read that finds it oldest (its winner died first).  A claimed
+//    message must be gone before its claim expires (claim_keep, at least
+//    5 minutes), or it would be read again: only if its winner and every
+//    other host's reads were cut off from the cluster that long.
+// Cost: four round trips: the message's fetch (the stream leader), the
+// claim (replicated), the first claim read back (the claims' leader), the
+// delete (replicated) with, at the same time, a look whether more messages
+// follow (poll's hint).
 void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned) {
   unsigned d = g.descriptor();
   State& s = *state(d);
   auto deadline = Clock::now() + std::chrono::milliseconds(options_.timeout_ms);
   if (!bind(s, d)) return reply.fail(Errc::cluster_unavailable);
-  static constexpr char pull[] = R"({"batch":1,"no_wait":true})";
   std::string last_status;
   for (;;) {
     if (stopping_.load()) return reply.fail(Errc::shutting_down);
     std::uint64_t seen = s.arrivals.load();
-    MsgPtr m;
-    natsStatus st = NATS_CONNECTION_DISCONNECTED;
-    if (reads_connected())
-      // A message delivered to a request that gave up waits ack_wait
-      // before anyone can read it, so an attempt waits long (fetch_attempt);
-      // but libnats 3.4.1 now and then loses an answer under concurrent
-      // requests, so not until the deadline.
-      st = natsConnection_Request(&m.m, read_nc_, s.next_subject.c_str(), pull, sizeof pull - 1,
-                                  std::clamp(remaining_ms(deadline), 1L, fetch_attempt_ms));
-    if (st == NATS_OK) {
-      const char* ack = natsMsg_GetReply(m.m);
-      if (ack == nullptr || *ack == '\0') {  // a status: 404 no messages (or 408/409)
-        const char* code = nullptr;
-        natsMsgHeader_Get(m.m, "Status", &code);
-        // Confirmed only when a message arrived since the group was last
-        // found empty (the lag below is of the last instant's messages).
-        if (code != nullptr && std::strcmp(code, "404") == 0 &&
-            (!s.maybe_readable.load() || confirmed_empty(s, deadline))) {
-          std::uint64_t expected = seen;
-          if (s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
-          return reply.data({});
+    std::uint64_t seq = 0;
+    State::Undecided c;
+    Got found = Got::failed;
+    {
+      std::lock_guard lock(s.read_mu);
+      if (auto u = s.undecided.begin(); u != s.undecided.end()) {
+        seq = u->first;
+        c = std::move(u->second);
+        s.undecided.erase(u);
+        found = Got::found;
+        if (Clock::now() - c.since > claim_keep() / 2) {
+          log::limited_warn("cluster: group {}: message {} whose read was given up undecided is lost (too old to settle)",
+                            d, seq);
+          continue;
         }
-        last_status = code == nullptr ? "no status" : std::strcmp(code, "404") == 0 ? "404, but the stream holds undelivered messages" : code;
       } else {
-        // Acknowledge, retrying until the deadline: an ack is idempotent.
-        for (;;) {
-          MsgPtr answer;
-          natsStatus as = NATS_CONNECTION_DISCONNECTED;
-          if (reads_connected())
-            as = natsConnection_Request(&answer.m, read_nc_, ack, "+ACK", 4, attempt_ms(deadline));
-          if (as == NATS_OK) {
-            // The ack subject ends with the number of messages left behind
-            // this one: none, and none arrived since: poll says empty.
-            std::string_view tokens(ack);
-            std::uint64_t left = 1;
-            auto dot = tokens.rfind('.');
-            if (dot != std::string_view::npos)
-              std::from_chars(tokens.data() + dot + 1, tokens.data() + tokens.size(), left);
-            std::uint64_t expected = seen;
-            if (left == 0 && s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
-            auto bytes = std::as_bytes(std::span(natsMsg_GetData(m.m), static_cast<std::size_t>(natsMsg_GetDataLength(m.m))));
-            return reply.data(bytes.first(std::min(size, bytes.size())));
-          }
-          if (remaining_ms(deadline) == 0 || stopping_.load()) {
-            log::limited_warn("cluster: group {}: a read could not acknowledge its message ({}); JetStream gives it again in {} s",
-                              d, status_text(as), ack_wait.count());
-            return reply.fail(Errc::cluster_unavailable);
-          }
-          std::this_thread::sleep_for(retry_pause);
+        found = get_next(s.get, s.subject, s.next_seq, deadline, seq, &c.bytes);
+        if (found == Got::found) {
+          s.next_seq = seq + 1;
+          c.token = fmt::format("{:016x}-{:016x}", host_id_, next_msg_id_.fetch_add(1));
+          c.since = Clock::now();
         }
       }
     }
-    else
-      last_status = status_text(st);
+    if (found == Got::none) {
+      std::uint64_t expected = seen;
+      if (s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
+      reply.data({});
+      return sweep(s, deadline);
+    }
+    if (found == Got::found) {
+      switch (claim(s, seq, c.token, deadline)) {
+        case Claim::mine: {
+          // Its room freed before the answer (a write right after the read
+          // of a full group fits).  None follows, and none arrived since:
+          // poll says empty.
+          if (!delete_and_look_ahead(s, seq, deadline)) {
+            std::uint64_t expected = seen;
+            if (s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
+          }
+          reply.data(std::span(c.bytes).first(std::min(size, c.bytes.size())));
+          return sweep(s, Clock::now() + std::chrono::milliseconds(options_.timeout_ms));
+        }
+        case Claim::theirs:
+          continue;  // the next one, at once
+        case Claim::unknown: {
+          std::lock_guard lock(s.read_mu);
+          if (s.undecided.size() < max_undecided) s.undecided.emplace(seq, std::move(c));
+          log::limited_warn("cluster: group {}: a read could not learn in {} ms whether it took message {}; the next "
+                            "read here settles it",
+                            d, options_.timeout_ms, seq);
+          return reply.fail(Errc::cluster_unavailable);
+        }
+      }
+    }
+    last_status = "no answer from the stream's leader";
     if (remaining_ms(deadline) == 0) {
       log::limited_warn("cluster: group {}: a read got no answer from JetStream in {} ms (last: {})", d,
                         options_.timeout_ms, last_status);
@@ -519,30 +576,152 @@ void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned)
   }
 }
 
-// JetStream's 404 comes from the consumer's leader, whose replica of the
-// stream may lag behind the stream's leader by the last instant's messages
-// (acknowledged to their writer by the two other replicas).  The stream's
-// leader confirms: it holds no message beyond those delivered and not yet
-// acknowledged (in flight to a reader, or held by a reader that died: those
-// come back after ack_wait).  Two more round trips, on empty reads only.
+// One STREAM.MSG.GET of the stream's leader: the first message on subject
+// from sequence `from` on (next_by_subj; libnats 3.4 has it only for direct
+// gets, which any replica answers).  *data: its bytes (base64 in the
+// answer), when not null.
+ClusterGroups::Got ClusterGroups::get_next(const std::string& api, const std::string& subject, std::uint64_t from,
+                                           Clock::time_point deadline, std::uint64_t& seq, std::vector<std::byte>* data) {
+  if (!reads_connected()) return Got::failed;
+  std::string body = get_request(subject, from);
+  MsgPtr answer;
+  if (natsConnection_Request(&answer.m, read_nc_, api.c_str(), body.data(), static_cast<int>(body.size()),
+                             attempt_ms(deadline)) != NATS_OK)
+    return Got::failed;
+  return parse_get(answer.m, seq, data);
+}
+
+std::string ClusterGroups::get_request(const std::string& subject, std::uint64_t from) {
+  return nlohmann::json{{"seq", from}, {"next_by_subj", subject}}.dump();
+}
+
+ClusterGroups::Got ClusterGroups::parse_get(__natsMsg* answer, std::uint64_t& seq, std::vector<std::byte>* data) {
+  const char* p = natsMsg_GetData(answer);
+  auto j = nlohmann::json::parse(p, p + natsMsg_GetDataLength(answer), nullptr, false);
+  if (!j.is_object()) return Got::failed;
+  if (auto e = j.find("error"); e != j.end()) {
+    bool none = e->is_object() && e->value("err_code", 0) == static_cast<int>(JSNoMessageFoundErr);
+    return none ? Got::none : Got::failed;
+  }
+  auto m = j.find("message");
+  if (m == j.end() || !m->is_object() || !m->contains("seq") || !(*m)["seq"].is_number_unsigned()) return Got::failed;
+  seq = (*m)["seq"].get<std::uint64_t>();
+  if (data == nullptr) return Got::found;
+  std::string b64 = m->value("data", std::string());
+  data->resize(b64.size() / 4 * 3);
+  int n = b64.empty() ? 0
+                      : EVP_DecodeBlock(reinterpret_cast<unsigned char*>(data->data()),
+                                        reinterpret_cast<const unsigned char*>(b64.data()), static_cast<int>(b64.size()));
+  if (n < 0) return Got::failed;
+  // EVP_DecodeBlock counts the padding's zero bytes.
+  std::size_t pad = b64.size() >= 2 && b64.ends_with("==") ? 2 : b64.ends_with("=") ? 1 : 0;
+  data->resize(static_cast<std::size_t>(n) - pad);
+  return Got::found;
+}
+
+// Whether a message follows seq, asked while seq is being deleted (one
+// round trip for both): an own inbox, answered on the read connection.
+// Unknown (no answer in time): true.
+bool ClusterGroups::delete_and_look_ahead(State& s, std::uint64_t seq, Clock::time_point deadline) {
+  natsInbox* inbox = nullptr;
+  natsSubscription* sub = nullptr;
+  std::string body = get_request(s.subject, seq + 1);
+  bool asked = reads_connected() && natsInbox_Create(&inbox) == NATS_OK &&
+               natsConnection_SubscribeSync(&sub, read_nc_, inbox) == NATS_OK &&
+               natsConnection_PublishRequest(read_nc_, s.get.c_str(), inbox, body.data(), static_cast<int>(body.size())) ==
+                   NATS_OK;
+  delete_read(s, seq, deadline);
+  bool follows = true;
+  if (asked) {
+    MsgPtr answer;
+    std::uint64_t next = 0;
+    if (natsSubscription_NextMsg(&answer.m, sub, attempt_ms(deadline)) == NATS_OK)
+      follows = parse_get(answer.m, next, nullptr) != Got::none;
+  }
+  if (sub != nullptr) natsSubscription_Destroy(sub);
+  natsInbox_Destroy(inbox);
+  return follows;
+}
+
+// Appends our claim of message seq (retried until JetStream stored it),
+// then reads the first claim of the message back: ours or another's.
+ClusterGroups::Claim ClusterGroups::claim(State& s, std::uint64_t seq, const std::string& token,
+                                          Clock::time_point deadline) {
+  std::string subject = s.claim_prefix + std::to_string(seq);
+  for (bool stored = false; !stored;) {
+    if (stopping_.load()) return Claim::unknown;
+    if (connected_.load()) {
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MaxWait = attempt_ms(deadline);
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      stored = js_Publish(nullptr, js_, subject.c_str(), token.data(), static_cast<int>(token.size()), &po, &jerr) ==
+               NATS_OK;
+    }
+    if (!stored && remaining_ms(deadline) == 0) return Claim::unknown;
+    if (!stored) std::this_thread::sleep_for(retry_pause);
+  }
+  for (;;) {
+    std::uint64_t first = 0;
+    std::vector<std::byte> owner;
+    // "none": a replica that has not applied our claim yet (a new leader).
+    if (get_next(s.claims_get, subject, 1, deadline, first, &owner) == Got::found)
+      return std::ranges::equal(owner, std::as_bytes(std::span(token))) ? Claim::mine : Claim::theirs;
+    if (remaining_ms(deadline) == 0 || stopping_.load()) return Claim::unknown;
+    std::this_thread::sleep_for(retry_pause);
+  }
+}
+
+// Message seq was claimed: it leaves the stream (its room freed).  Not
+// there: deleted by a sweep.  Retried until the deadline, then left to the
+// sweeps (the read is answered either way: the message is its reader's).
+void ClusterGroups::delete_read(State& s, std::uint64_t seq, Clock::time_point deadline) {
+  for (;;) {
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = attempt_ms(deadline);
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus st = connected_.load() ? js_DeleteMsg(js_, s.stream.c_str(), seq, &jo, &jerr) : NATS_CONNECTION_DISCONNECTED;
+    if (st == NATS_OK || jerr == JSSequenceNotFoundErr || jerr == JSStreamMsgDeleteFailed) return;
+    if (remaining_ms(deadline) == 0 || stopping_.load()) {
+      log::limited_warn("cluster: {}: message {} was read but is not deleted yet ({}); a later read deletes it",
+                        s.stream, seq, status_text(st));
+      return;
+    }
+    std::this_thread::sleep_for(retry_pause);
+  }
+}
+
+// Every sweep_every at most: the group's oldest message, if a read here
+// passed it (claimed: below next_seq, not undecided here) and it is still
+// the oldest sweep_every later, lost its winner (a daemon killed between
+// its claim and its delete, or cut off): deleted.
+void ClusterGroups::sweep(State& s, Clock::time_point deadline) {
+  std::unique_lock lock(s.read_mu, std::try_to_lock);
+  if (!lock.owns_lock() || Clock::now() - s.swept < sweep_every) return;
+  s.swept = Clock::now();
+  std::uint64_t oldest = 0;
+  Got g = get_next(s.get, s.subject, 1, deadline, oldest, nullptr);
+  if (g != Got::found || oldest >= s.next_seq || s.undecided.contains(oldest)) {
+    s.sweep_seq = 0;
+    return;
+  }
+  if (oldest != s.sweep_seq) {
+    s.sweep_seq = oldest;
+    s.sweep_since = Clock::now();
+    return;
+  }
+  if (Clock::now() - s.sweep_since < sweep_every) return;
+  lock.unlock();
+  delete_read(s, oldest, deadline);
+}
+
+// Empty: no message from next_seq on (those below were handed to reads
+// here and are claimed, or undecided here).
 bool ClusterGroups::confirmed_empty(State& s, Clock::time_point deadline) {
-  jsOptions jo;
-  jsOptions_Init(&jo);
-  jo.Wait = std::max(1L, remaining_ms(deadline));
-  jo.Stream.Info.SubjectsFilter = s.subject.c_str();  // not the held copies
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  jsStreamInfo* si = nullptr;
-  if (js_GetStreamInfo(&si, js_, s.stream.c_str(), &jo, &jerr) != NATS_OK) return false;
-  std::uint64_t stored = 0;
-  if (si->State.Subjects != nullptr)
-    for (int i = 0; i < si->State.Subjects->Count; ++i) stored += si->State.Subjects->List[i].Msgs;
-  jsStreamInfo_Destroy(si);
-  if (stored == 0) return true;
-  jsConsumerInfo* ci = nullptr;
-  if (js_GetConsumerInfo(&ci, js_, s.stream.c_str(), consumer_name, &jo, &jerr) != NATS_OK) return false;
-  bool empty = stored <= static_cast<std::uint64_t>(std::max<int64_t>(ci->NumAckPending, 0));
-  jsConsumerInfo_Destroy(ci);
-  return empty;
+  std::lock_guard lock(s.read_mu);
+  std::uint64_t seq = 0;
+  return s.undecided.empty() && get_next(s.get, s.subject, s.next_seq, deadline, seq, nullptr) == Got::none;
 }
 
 // Publish and wait for JetStream's ack, retrying with the same message id

@@ -5,9 +5,10 @@
 //  - Group d is the stream PREFIX_g<d> (subjects PREFIX.msg.<d> and, for
 //    the copies of delayed messages, PREFIX.dly.<d>; work-queue
 //    retention, file storage, max_bytes = max_storage_size with
-//    discard-new, max_msg_size, `replicas` copies) read through one shared
-//    durable pull consumer "readers": whichever host installs or opens d
-//    first creates them, the others bind to them.
+//    discard-new, max_msg_size, `replicas` copies); its readers' claims go
+//    to the stream PREFIX_c<d> (subjects PREFIX.claim.<d>.<seq>, kept
+//    5 minutes or 30 timeouts): whichever host installs or opens d first
+//    creates them, the others bind to them.
 //  - write: publish, and answer only after JetStream's ack (the message is
 //    stored on a majority of the replicas); retried with the same message id
 //    (deduplicated) until the deadline.  With a send delay a copy is
@@ -17,8 +18,12 @@
 //  - open: binds the group (first open on this host), learns its send delay
 //    (KV bucket PREFIX_delays) and whether it is empty, then answers; every
 //    open does the last two again.
-//  - read: fetch one message without waiting, acknowledge it synchronously,
-//    then answer with its bytes; 0 when no message is available anywhere.
+//  - read: take the oldest message no read claimed: append a claim of it
+//    (a token of this read), read the message's first claim back, answer
+//    with its bytes if that claim is ours; 0 when no message is left
+//    anywhere.  The winner deletes the message before answering.  No
+//    JetStream consumer (nats-server 2.9's lose their state when their
+//    leader dies).  The argument is at read_job in the .cpp.
 //  - AWAKE, SET_SEND_DELAY, REVOKE, FLUSH, SET_PARAMS: done here and
 //    broadcast on core NATS (PREFIX.ctl) to the other hosts, gathering
 //    their answers until every host seen alive (PREFIX.hosts heartbeats)
@@ -45,6 +50,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cluster/cluster_options.h"
 #include "cluster/work_pool.h"
@@ -115,7 +121,17 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   __kvStore* delays();
   // At bind: the delay kept in the bucket, applied to the local group.
   void learn_delay(unsigned d);
-  __natsSubscription* puller(State& s, unsigned d, unsigned thread);
+  enum class Got { found, none, failed };
+  enum class Claim { mine, theirs, unknown };
+  Clock::duration claim_keep() const;
+  Got get_next(const std::string& api, const std::string& subject, std::uint64_t from, Clock::time_point deadline,
+               std::uint64_t& seq, std::vector<std::byte>* data);
+  static std::string get_request(const std::string& subject, std::uint64_t from);
+  static Got parse_get(__natsMsg* answer, std::uint64_t& seq, std::vector<std::byte>* data);
+  bool delete_and_look_ahead(State& s, std::uint64_t seq, Clock::time_point deadline);
+  Claim claim(State& s, std::uint64_t seq, const std::string& token, Clock::time_point deadline);
+  void delete_read(State& s, std::uint64_t seq, Clock::time_point deadline);
+  void sweep(State& s, Clock::time_point deadline);
   void post(Reply reply, std::move_only_function<void(unsigned, Reply&)> job);
   // held: to the held subject (a delayed message's copy); *seq: its stream
   // sequence.
@@ -146,7 +162,7 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   std::atomic<std::uint64_t> next_msg_id_{1};
 
   __natsConnection* nc_ = nullptr;       // writes, JetStream API, broadcasts
-  __natsConnection* read_nc_ = nullptr;  // reads: fetch and ack
+  __natsConnection* read_nc_ = nullptr;  // reads: the gets of messages and claims
   __jsCtx* js_ = nullptr;
   __natsSubscription* msg_sub_ = nullptr;
   __natsSubscription* ctl_sub_ = nullptr;

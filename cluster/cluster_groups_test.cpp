@@ -16,6 +16,8 @@
 #include <string>
 #include <thread>
 
+#include <nats/nats.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
@@ -381,6 +383,42 @@ TEST_F(ClusterGroupsTest, SetParamsReachesEveryHostAndGrowsExistingStreams) {
   EXPECT_EQ(fill(new_group), 100);  // grown by a, which never installed it
   set = call([&](Reply r) { a_->cluster.set_params(std::move(r), 1024, 1 << 20); });
   EXPECT_EQ(b_->limits.max_message_size.load(), 1024u);
+}
+
+// The first claim of a message decides who reads it: a message another
+// reader claimed first (here a claim appended by hand, of a reader that
+// died before deleting its message) is never returned, the next one is,
+// and the dead reader's message leaves the stream once a read saw it
+// oldest for the sweep's 2 s.
+TEST_F(ClusterGroupsTest, TheFirstClaimDecidesAndADeadReadersMessageIsSwept) {
+  const unsigned d = 4;
+  EXPECT_EQ(write(*a_, d, "taken").value, 5);  // sequence 1 of a new stream
+  EXPECT_EQ(write(*a_, d, "free").value, 4);   // 2
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, server_.url().c_str()), NATS_OK);
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  ASSERT_EQ(js_Publish(nullptr, js, "smtest.claim.4.1", "a-dead-reader", 13, nullptr, nullptr), NATS_OK);
+  EXPECT_EQ(read(*b_, d), "free");
+  EXPECT_EQ(read(*a_, d), "");
+  EXPECT_FALSE(b_->cluster.readable(b_->group(d)));
+  auto stored = [&] {
+    jsStreamInfo* si = nullptr;
+    std::uint64_t n = ~0ull;
+    if (js_GetStreamInfo(&si, js, "smtest_g4", nullptr, nullptr) == NATS_OK) {
+      n = si->State.Msgs;
+      jsStreamInfo_Destroy(si);
+    }
+    return n;
+  };
+  EXPECT_EQ(stored(), 1u);  // the dead reader's
+  for (int i = 0; i < 100 && stored() != 0; ++i) {
+    EXPECT_EQ(read(*b_, d), "");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(stored(), 0u);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
 }
 
 TEST(ClusterGroupsNoServer, RequestsFailEioWithinTheDeadline) {

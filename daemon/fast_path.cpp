@@ -141,6 +141,10 @@ struct FastPath::State : std::enable_shared_from_this<FastPath::State> {
     ucred cred{};
     socklen_t len = sizeof cred;
     if (::getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return;
+    // The pid the sweep will see in the client's records (0: the client is
+    // outside this pid namespace): a client that reads another getpid()
+    // names nobody instead (synchmess_fast.h).
+    reply.pid = cred.pid > 0 ? static_cast<std::uint32_t>(cred.pid) : SYNCHMESS_FAST_PID_UNSEEN;
     auto ok = tickets.redeem(req.token, req.group, cred.uid, FastTickets::Clock::now());
     if (!ok) {
       reply.error = to_errno(ok.error());

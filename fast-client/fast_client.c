@@ -135,7 +135,8 @@ struct fast_map {
 static _Atomic uintptr_t fd_table[FD_SLOTS];
 static atomic_int fd_high; /* highest fd ever given an entry, + 1 */
 static _Atomic(struct fast_map *) group_maps[GROUP_SLOTS];
-static _Atomic uint32_t my_pid;
+static _Atomic uint32_t my_pid;  /* 0 in another pid namespace than the daemon's */
+static _Atomic int pid_foreign;   /* a hand-out showed another pid namespace (kept across fork) */
 static int log_enabled; /* SYNCHMESS_FAST_LOG=1, read once at load */
 
 /* ---- the real functions ------------------------------------------------- */
@@ -312,7 +313,7 @@ EXPORT sighandler_t signal(int sig, sighandler_t handler)
 
 static void after_fork_child(void)
 {
-	atomic_store(&my_pid, (uint32_t)getpid());
+	atomic_store(&my_pid, atomic_load(&pid_foreign) ? 0 : (uint32_t)getpid());
 }
 
 __attribute__((constructor)) static void fast_init(void)
@@ -584,6 +585,8 @@ static int exchange(const struct synchmess_fast_ticket *t, uint64_t *bytes)
 			if (memfd >= 0)
 				REAL(close)(memfd);
 			memfd = -1;
+		} else {
+			synchmess_fast_note_daemon_pid(rep.pid);
 		}
 		*bytes = rep.segment_bytes;
 	}
@@ -1014,6 +1017,18 @@ EXPORT int fcntl(int fd, int cmd, ...)
 EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 /* ---- for the unit test ---------------------------------------------------- */
+
+void synchmess_fast_note_daemon_pid(uint32_t seen)
+{
+	/* Another pid namespace: our pid means another process (or none) to
+	 * the daemon's sweep, which would give our records up as a dead
+	 * process's after 200 ms.  Name nobody: the sweep then waits its live
+	 * bound.  0: a daemon that does not say. */
+	if (seen != 0 && seen != (uint32_t)getpid()) {
+		atomic_store(&pid_foreign, 1);
+		atomic_store(&my_pid, 0);
+	}
+}
 
 int synchmess_fast_adopt(int fd, int memfd, uint32_t group)
 {

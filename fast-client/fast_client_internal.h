@@ -11,6 +11,10 @@
  * does not close memfd.  synchmess_fast_state(fd) tells what the library
  * knows about fd: 0 nothing yet, 1 not a synchmess device, 2 a synchmess
  * device used through the device, 3 a group on its shared ring.
+ * synchmess_fast_note_daemon_pid(seen) is what the library does with the
+ * pid a hand-out reply says the daemon sees: when it is not 0 and differs
+ * from getpid() (another pid namespace), the process and its later forks
+ * name pid 0 (nobody) in their ring records.
  *
  * Thread safety: as the library's (any thread, any time).
  */
@@ -21,5 +25,6 @@
 
 int synchmess_fast_adopt(int fd, int memfd, uint32_t group);
 int synchmess_fast_state(int fd);
+void synchmess_fast_note_daemon_pid(uint32_t seen);
 
 #endif

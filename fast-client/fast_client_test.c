@@ -294,6 +294,53 @@ static void test_fork(void)
 	drop_group(&g);
 }
 
+/* The pid of the first record of g's fresh ring (word1 >> 32). */
+static pid_t first_record_pid(struct group *g)
+{
+	uint64_t word1;
+
+	memcpy(&word1, g->r.base + SHM_RING_HEADER_BYTES + 8, sizeof word1);
+	return (pid_t)(word1 >> 32);
+}
+
+/* A client in another pid namespace than the daemon's (the hand-out reply
+ * names another pid than getpid()) names nobody in its records, and so do
+ * its forks; a reply naming its own pid, or 0 (an older daemon), changes
+ * nothing.  In a child: the decision is process-wide. */
+static void test_pid_namespace(void)
+{
+	pid_t child = fork(), grandchild;
+	int status = -1;
+
+	if (child == 0) {
+		struct group a, b, c, d;
+
+		make_group(&a, 5);
+		make_group(&b, 6);
+		make_group(&c, 7);
+		make_group(&d, 8);
+		synchmess_fast_note_daemon_pid((uint32_t)getpid());
+		synchmess_fast_note_daemon_pid(0);
+		EXPECT(write(a.dev, "same", 4) == 4 && first_record_pid(&a) == getpid(), "same namespace: pid %d",
+		       (int)first_record_pid(&a));
+		synchmess_fast_note_daemon_pid((uint32_t)getpid() + 1);
+		EXPECT(write(b.dev, "other", 5) == 5 && first_record_pid(&b) == 0, "other namespace: pid %d",
+		       (int)first_record_pid(&b));
+		grandchild = fork();
+		if (grandchild == 0)
+			_exit(write(c.dev, "fork", 4) == 4 ? 0 : 1);
+		EXPECT(grandchild > 0 && waitpid(grandchild, &status, 0) == grandchild && status == 0, "fork wrote");
+		EXPECT(first_record_pid(&c) == 0, "a fork in the other namespace: pid %d", (int)first_record_pid(&c));
+		synchmess_fast_note_daemon_pid(0);
+		EXPECT(write(d.dev, "kept", 4) == 4 && first_record_pid(&d) == 0, "kept after a 0 reply: pid %d",
+		       (int)first_record_pid(&d));
+		fflush(stdout);
+		_exit(failures ? 1 : 0);
+	}
+	EXPECT(child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	       "the pid namespace checks (their FAIL lines above)");
+}
+
 static struct group *sig_group;
 static volatile sig_atomic_t sig_result;
 
@@ -492,6 +539,7 @@ int main(void)
 	test_modes();
 	test_dup_close();
 	test_fork();
+	test_pid_namespace();
 	test_signal();
 	test_bad_buffers();
 	test_retired();

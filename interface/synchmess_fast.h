@@ -34,6 +34,12 @@ struct synchmess_fast_ticket {         /* exactly 128 bytes */
 #define SYNCHMESS_IOCTL_FAST_KICK   _IO(0xD3, 17)   /* wake the group's device pollers */
 
 struct synchmess_fast_request { __u64 token; __u32 group; __u32 reserved; };   /* 16 bytes */
-struct synchmess_fast_reply   { __s32 error; __u32 reserved; __u64 segment_bytes; __u64 generation; }; /* 24 */
+/* pid: the client's pid as the daemon sees it (SO_PEERCRED), or
+ * SYNCHMESS_FAST_PID_UNSEEN when the client is outside the daemon's pid
+ * namespace; 0 from daemons older than this field.  A client whose own
+ * getpid() differs names no pid in the ring (its pid would mean another
+ * process to the daemon). */
+struct synchmess_fast_reply   { __s32 error; __u32 pid; __u64 segment_bytes; __u64 generation; }; /* 24 */
+#define SYNCHMESS_FAST_PID_UNSEEN 0xFFFFFFFFu
 
 #endif

@@ -2,7 +2,8 @@
  * real daemon (tests/fast/run starts it):
  *
  *   fast-check handout DEVDIR SOCKET   as root: a ticket of root's refused
- *       to another uid; then as nobody: ticket, exchange, map, a message
+ *       to another uid; the reply's pid as the daemon sees it, from a pid
+ *       namespace of the client's own too; then as nobody: ticket, exchange, map, a message
  *       written in shared memory read through the device and the reverse,
  *       a device poller woken by FAST_KICK, and bad, replayed, other-group
  *       and expired tokens refused with EACCES.
@@ -22,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -156,6 +158,41 @@ static int handout(const char* sock) {
   CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
         "another uid's exchange of root's ticket is refused");
   expect_refused(sock, root_ticket.token, group, "a token burnt by a wrong-uid try");
+  /* A client in a pid namespace of its own (pid 1 there) is told the pid
+   * the daemon sees, its pid here, so that it names nobody in its records
+   * (the daemon's sweep could not tell it alive). */
+  int pids[2];
+  CHECK(pipe(pids) == 0, "pipe");
+  child = fork();
+  CHECK(child >= 0, "fork");
+  if (child == 0) {
+    if (unshare(CLONE_NEWPID) != 0) _exit(2);
+    pid_t inner = fork();
+    if (inner == 0) {
+      struct synchmess_fast_ticket t = ticket(fd);
+      struct synchmess_fast_reply rep;
+      int memfd;
+      uint32_t told[2] = {(uint32_t)getpid(), 0};
+      if (exchange(sock, t.token, group, &rep, &memfd) != 0) _exit(3);
+      told[1] = rep.pid;
+      _exit(write(pids[1], told, sizeof told) == (ssize_t)sizeof told ? 0 : 4);
+    }
+    uint32_t outer = (uint32_t)inner;
+    int st = -1;
+    _exit(inner > 0 && write(pids[1], &outer, sizeof outer) == (ssize_t)sizeof outer && waitpid(inner, &st, 0) == inner &&
+                  WIFEXITED(st)
+              ? WEXITSTATUS(st)
+              : 5);
+  }
+  close(pids[1]);
+  uint32_t outer = 0, told[2] = {0, 0};
+  CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+        "the exchange from another pid namespace (status %d)", status);
+  CHECK(read(pids[0], &outer, sizeof outer) == (ssize_t)sizeof outer && read(pids[0], told, sizeof told) == (ssize_t)sizeof told,
+        "the pids");
+  close(pids[0]);
+  CHECK(told[0] == 1 && told[1] == outer, "the reply names the pid the daemon sees (%u), not the namespace's (%u): %u",
+        outer, told[0], told[1]);
   /* The rest as nobody. */
   CHECK(setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0, "become nobody");
   struct mapping m = map_group(fd, group, sock);
@@ -194,6 +231,7 @@ static int handout(const char* sock) {
   struct synchmess_fast_reply rep;
   int memfd;
   CHECK(exchange(sock, t.token, group, &rep, &memfd) == 0, "a fresh token");
+  CHECK(rep.pid == (uint32_t)getpid(), "the reply names this pid (%u, not %u)", rep.pid, (unsigned)getpid());
   close(memfd);
   expect_refused(sock, t.token, group, "a replayed token");
   t = ticket(fd);

@@ -236,6 +236,20 @@ void print_fast(const std::vector<TargetResult>& rs, const std::vector<PairsResu
     fmt::print("  delivered msgs/s phase 1 ({} producer + {} consumer threads): fast/pipe {}, fast/mqueue {}, "
                "fast/device {}\n", o.w.threads, o.w.threads, x(delivered_ratio(rs, "fast", "pipe")),
                x(delivered_ratio(rs, "fast", "mqueue")), x(delivered_ratio(rs, "fast", "device")));
+  // The fast path's goals (README "The fast path"), on this run's ratios
+  // only; each line appears in the run whose shape it is about.
+  auto line = [](const std::string& what, std::optional<double> v, double limit, bool at_least) {
+    const char* verdict = !v ? "-" : (at_least ? *v >= limit : *v <= limit) ? "PASS" : "FAIL";
+    fmt::print("  goal: {:<48} {:>8} {} {:.2f}x  {}\n", what, v ? fmt::format("{:.3f}x", *v) : "-",
+               at_least ? ">=" : "<=", limit, verdict);
+  };
+  if (std::ranges::find(o.pair_clients, 1u) != o.pair_clients.end() && !ps.empty())
+    line("pair p50, 1 thread, fast / pipe", pair_p50_ratio(ps, 1, "fast", "pipe"), 0.5, false);
+  if (!rs.empty() && o.w.threads == 8)
+    line("8+8 delivered/s, fast / devices", delivered_ratio(rs, "fast", "device"), 10.0, true);
+  if (!rs.empty() && o.w.threads == 1 && o.w.groups == 1)
+    line(fmt::format("1+1 delivered/s ({} B), fast / pipe", o.w.message_size), delivered_ratio(rs, "fast", "pipe"),
+         5.0, true);
 }
 
 }  // namespace

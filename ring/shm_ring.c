@@ -94,7 +94,6 @@ static inline void st(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, SEQ); }
 static inline void st_rel(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 /* Asks for a line in exclusive state ahead of a load then a CAS on it
  * (one coherence transaction instead of a shared fetch then an upgrade). */
-static inline void prefetch_w(const void* p) { __builtin_prefetch(p, 1, 3); }
 static inline int cas(uint64_t* p, uint64_t expected, uint64_t desired) {
   return __atomic_compare_exchange_n(p, &expected, desired, 0, SEQ, SEQ);
 }
@@ -287,7 +286,11 @@ static int writer_view(const struct shm_ring* r, struct view* v, uint64_t need) 
     return 0;
   }
   if (load_view_of(r, v, 0) != 0) return -1;
-  __atomic_store_n(&s->free_seen, v->f, __ATOMIC_RELEASE);
+  /* A CAS from the hint we saw, not a store: a format (which resets the
+   * hint) between our load of free and here makes it fail, so a free of
+   * the ring before the format never becomes the hint of the new one; and
+   * a newer hint another writer stored stays. */
+  __atomic_compare_exchange_n(&s->free_seen, &f, v->f, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
   return 0;
 }
 
@@ -309,7 +312,11 @@ static void zero_body(uint64_t* w0, uint64_t size, uint32_t pid) {
 /* Frees released, dead and pad records at free, in order (I5). */
 static void advance_free(const struct shm_ring* r, uint32_t pid) {
   struct seg_header* s = hdr(r);
-  for (int i = 0; i < RETRIES * 64; ++i) {
+  /* At most one ring's worth zeroed per call: all an honest ring can hold
+   * released; a client that keeps moving free back and forging released
+   * records cannot make one call (the sweep's) zero gigabytes. */
+  uint64_t zeroed = 0;
+  for (int i = 0; i < RETRIES * 64 && zeroed <= r->cap_units; ++i) {
     uint64_t f = ld(&s->free), h = ld(&s->head);
     if (f >= r->modulus || h >= r->modulus || f == h || dist(r, f, h) > r->cap_units) return;
     uint64_t* w0 = word(r, f);
@@ -320,6 +327,7 @@ static void advance_free(const struct shm_ring* r, uint32_t pid) {
     if (size == 0 || f % r->cap_units + size > r->cap_units || size > dist(r, f, h)) return;
     if (state != ST_RELEASED && state != ST_DEAD && state != ST_PAD) return;
     if (!cas(w0, w, mk(ST_FREED, size, f))) continue;
+    zeroed += size;
     zero_body(w0, size, pid);
     cas(&s->free, f, add(r, f, size));
   }
@@ -465,8 +473,9 @@ enum shm_ring_status shm_ring_read_with(const struct shm_ring* r, shm_ring_consu
                                         uint32_t pid) {
   struct seg_header* s = hdr(r);
   /* The common case first: the record at head is committed.  Only head and
-   * the record's word0 are loaded (not tail and free, which the writers
-   * change on every message): a record tagged with position h0 was
+   * the record's word0 are loaded (not tail, which the writers change on
+   * every message; free only in the batch check after the read, a line
+   * the readers themselves write): a record tagged with position h0 was
    * reserved there by a writer (positions are not reused within a modulus
    * lap), so h0 < tail; a COMMITTED one is not passed over yet (head passes
    * only CLAIMED, RELEASED, DEAD, PAD and FREED records, I3), so head is

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstring>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "requests/log.h"
@@ -28,10 +29,18 @@ constexpr unsigned claim_keep_deadlines = 30;  // or this many --cluster-timeout
 // Reads given up undecided (their claim's outcome unknown at the deadline)
 // kept for the next read on this host to settle: at most this many.
 constexpr std::size_t max_undecided = 1024;
-// A claimed message still in the stream this long after a read first saw
-// it as the oldest is deleted by that host (its reader died before it
-// could: read_job).
+// A claimed message still the group's oldest this long after the sweep
+// (upkeep_loop) first saw it there is deleted by that host (its reader died
+// before it could: read_job).
 constexpr std::chrono::seconds sweep_every{2};
+// The upkeep thread's period: the failed deletes of won reads retried, the
+// bound groups swept.
+constexpr std::chrono::seconds upkeep_every{1};
+// Won reads whose delete failed, kept per group for the upkeep thread to
+// retry: at most this many (each a sequence number; a read adds one only
+// after its claim was stored, so only a cluster that stores claims but
+// refuses deletes fills it).
+constexpr std::size_t max_pending_deletes = 65536;
 constexpr std::chrono::seconds heartbeat_every{1};
 constexpr std::chrono::milliseconds host_alive{3500};
 
@@ -112,9 +121,13 @@ struct ClusterGroups::State {
     Clock::time_point since;
   };
   std::map<std::uint64_t, Undecided> undecided;  // by message sequence
-  // The sweep (read_mu): the oldest message seen below next_seq, since when.
+  // Messages read here whose delete failed (pending_mu): retried by the
+  // upkeep thread until deleted or gone.
+  std::mutex pending_mu;
+  std::set<std::uint64_t> pending_deletes;
+  // The sweep (upkeep thread only): the oldest message, since when.
   std::uint64_t sweep_seq = 0;
-  Clock::time_point sweep_since{}, swept{};
+  Clock::time_point sweep_since{};
   // The stream sequences of this host's copies of its delayed messages, in
   // the order of the core group's delayed messages (sends, then matured
   // and not yet moved).  Pushed before the send, under held_mu.
@@ -217,6 +230,7 @@ Result<void> ClusterGroups::start(Registry& registry, std::string& error) {
   pool_ = std::make_unique<WorkPool>(options_.workers, 4096);
   mover_ = std::thread([this] { mover_loop(); });
   heartbeat_ = std::thread([this] { heartbeat_loop(); });
+  upkeep_ = std::thread([this] { upkeep_loop(); });
   log::info("cluster: groups are JetStream streams {}_g<N> on {} ({} replicas), host id {:016x}", p,
             options_.servers, options_.replicas, host_id_);
   return {};
@@ -229,6 +243,7 @@ void ClusterGroups::stop() {
   hosts_cv_.notify_all();
   if (mover_.joinable()) mover_.join();
   if (heartbeat_.joinable()) heartbeat_.join();
+  if (upkeep_.joinable()) upkeep_.join();
   for (natsSubscription* s : {msg_sub_, ctl_sub_, host_sub_}) {
     if (s == nullptr) continue;
     natsSubscription_Unsubscribe(s);
@@ -492,12 +507,15 @@ ClusterGroups::Clock::duration ClusterGroups::claim_keep() const {
 //    order (next_seq, under read_mu); a message claimed by another host
 //    is skipped, one given up undecided is settled before any later one.
 //  - the winner deletes the message, then answers (its room is free when
-//    the read returns; a delete that fails is not retried beyond the
-//    deadline: the message is the winner's anyway); a claimed message still there after sweep_every is deleted by the
-//    next read that finds it oldest (its winner died first).  A claimed
-//    message must be gone before its claim expires (claim_keep, at least
-//    5 minutes), or it would be read again: only if its winner and every
-//    other host's reads were cut off from the cluster that long.
+//    the read returns); a delete that fails by the deadline is kept
+//    (pending_deletes) and retried every upkeep_every by the upkeep thread,
+//    with a deadline of its own, until the message is gone.  Every host's
+//    upkeep thread also sweeps every bound group: the oldest message, if
+//    claimed and still the oldest sweep_every later, is deleted (its
+//    winner died first).  A claimed message must be gone before its claim
+//    expires (claim_keep, at least 5 minutes), or it would be read again:
+//    only if its winner and every other host were cut off from the
+//    cluster that long (or every host died).
 // Cost: four round trips: the message's fetch (the stream leader), the
 // claim (replicated), the first claim read back (the claims' leader), the
 // delete (replicated) with, at the same time, a look whether more messages
@@ -510,6 +528,10 @@ void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned)
   std::string last_status;
   for (;;) {
     if (stopping_.load()) return reply.fail(Errc::shutting_down);
+    // Its caller gone (a signal, a kill): nothing taken for it.  Before the
+    // fetch, so that no message is passed here for a read that will not
+    // claim it.
+    if (reply.interrupted()) return reply.fail(Errc::interrupted);
     std::uint64_t seen = s.arrivals.load();
     std::uint64_t seq = 0;
     State::Undecided c;
@@ -538,8 +560,7 @@ void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned)
     if (found == Got::none) {
       std::uint64_t expected = seen;
       if (s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
-      reply.data({});
-      return sweep(s, deadline);
+      return reply.data({});
     }
     if (found == Got::found) {
       switch (claim(s, seq, c.token, deadline)) {
@@ -551,8 +572,7 @@ void ClusterGroups::read_job(Group& g, Reply& reply, std::size_t size, unsigned)
             std::uint64_t expected = seen;
             if (s.arrivals.compare_exchange_strong(expected, seen)) s.maybe_readable.store(false);
           }
-          reply.data(std::span(c.bytes).first(std::min(size, c.bytes.size())));
-          return sweep(s, Clock::now() + std::chrono::milliseconds(options_.timeout_ms));
+          return reply.data(std::span(c.bytes).first(std::min(size, c.bytes.size())));
         }
         case Claim::theirs:
           continue;  // the next one, at once
@@ -630,7 +650,7 @@ bool ClusterGroups::delete_and_look_ahead(State& s, std::uint64_t seq, Clock::ti
                natsConnection_SubscribeSync(&sub, read_nc_, inbox) == NATS_OK &&
                natsConnection_PublishRequest(read_nc_, s.get.c_str(), inbox, body.data(), static_cast<int>(body.size())) ==
                    NATS_OK;
-  delete_read(s, seq, deadline);
+  if (!delete_read(s, seq, deadline)) keep_pending(s, seq);
   bool follows = true;
   if (asked) {
     MsgPtr answer;
@@ -672,37 +692,92 @@ ClusterGroups::Claim ClusterGroups::claim(State& s, std::uint64_t seq, const std
   }
 }
 
-// Message seq was claimed: it leaves the stream (its room freed).  Not
-// there: deleted by a sweep.  Retried until the deadline, then left to the
-// sweeps (the read is answered either way: the message is its reader's).
-void ClusterGroups::delete_read(State& s, std::uint64_t seq, Clock::time_point deadline) {
+// Message seq was claimed: it leaves the stream (its room freed).  True
+// when it is gone (deleted now or before); false if not deleted by the
+// deadline (retried until then).
+bool ClusterGroups::delete_read(State& s, std::uint64_t seq, Clock::time_point deadline) {
   for (;;) {
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = attempt_ms(deadline);
     jsErrCode jerr = static_cast<jsErrCode>(0);
-    natsStatus st = connected_.load() ? js_DeleteMsg(js_, s.stream.c_str(), seq, &jo, &jerr) : NATS_CONNECTION_DISCONNECTED;
-    if (st == NATS_OK || jerr == JSSequenceNotFoundErr || jerr == JSStreamMsgDeleteFailed) return;
+    natsStatus st = NATS_CONNECTION_DISCONNECTED;
+    if (fail_deletes_.load()) {
+      st = NATS_TIMEOUT;
+    } else if (connected_.load()) {
+      st = js_DeleteMsg(js_, s.stream.c_str(), seq, &jo, &jerr);
+    }
+    if (st == NATS_OK || jerr == JSSequenceNotFoundErr || jerr == JSStreamMsgDeleteFailed) return true;
     if (remaining_ms(deadline) == 0 || stopping_.load()) {
-      log::limited_warn("cluster: {}: message {} was read but is not deleted yet ({}); a later read deletes it",
+      log::limited_warn("cluster: {}: message {} was read but is not deleted yet ({}); retried in the background",
                         s.stream, seq, status_text(st));
-      return;
+      return false;
     }
     std::this_thread::sleep_for(retry_pause);
   }
 }
 
-// Every sweep_every at most: the group's oldest message, if a read here
-// passed it (claimed: below next_seq, not undecided here) and it is still
-// the oldest sweep_every later, lost its winner (a daemon killed between
-// its claim and its delete, or cut off): deleted.
-void ClusterGroups::sweep(State& s, Clock::time_point deadline) {
-  std::unique_lock lock(s.read_mu, std::try_to_lock);
-  if (!lock.owns_lock() || Clock::now() - s.swept < sweep_every) return;
-  s.swept = Clock::now();
+// A won read's message not deleted: the upkeep thread retries it.  Must
+// not be dropped: once its claims expire (claim_keep) it would be read
+// again.
+void ClusterGroups::keep_pending(State& s, std::uint64_t seq) {
+  std::lock_guard lock(s.pending_mu);
+  if (s.pending_deletes.size() < max_pending_deletes)
+    s.pending_deletes.insert(seq);
+  else
+    log::limited_warn("cluster: {}: {} read messages wait for their delete; message {} is left to the sweep", s.stream,
+                      max_pending_deletes, seq);
+}
+
+// The upkeep thread, every upkeep_every: for each bound group, the pending
+// deletes retried, then the sweep; each request with a deadline of its own
+// (--cluster-timeout).
+void ClusterGroups::upkeep_loop() {
+  std::unique_lock lock(hosts_mu_);
+  while (!stopping_.load()) {
+    hosts_cv_.wait_for(lock, upkeep_every, [&] { return stopping_.load(); });
+    lock.unlock();
+    upkeep_once();
+    lock.lock();
+  }
+}
+
+void ClusterGroups::upkeep_once() {
+  auto timeout = std::chrono::milliseconds(options_.timeout_ms);
+  for (unsigned d = 1; d <= max_groups_ && !stopping_.load(); ++d) {
+    State* s = states_[d].load(std::memory_order_acquire);
+    if (s == nullptr) continue;
+    {
+      std::lock_guard lock(s->mu);
+      if (!s->bound) continue;
+    }
+    if (!connected_.load()) continue;
+    std::vector<std::uint64_t> pending;
+    {
+      std::lock_guard lock(s->pending_mu);
+      pending.assign(s->pending_deletes.begin(), s->pending_deletes.end());
+    }
+    for (std::uint64_t seq : pending) {
+      if (stopping_.load()) return;
+      if (!delete_read(*s, seq, Clock::now() + timeout)) break;  // the cluster is away: the next round
+      std::lock_guard lock(s->pending_mu);
+      s->pending_deletes.erase(seq);
+    }
+    sweep(*s, timeout);
+  }
+}
+
+// The group's oldest message, if it is still the oldest sweep_every after
+// this thread first saw it there and has a claim, lost its reader (a
+// daemon killed between its claim and its delete, or a delete that failed
+// on a host cut off since): deleted (safe whoever holds the claim: the
+// first claim owns the message either way).  Every host sweeps every bound
+// group, read or not.  A look that fails keeps what was seen.
+void ClusterGroups::sweep(State& s, Clock::duration timeout) {
   std::uint64_t oldest = 0;
-  Got g = get_next(s.get, s.subject, 1, deadline, oldest, nullptr);
-  if (g != Got::found || oldest >= s.next_seq || s.undecided.contains(oldest)) {
+  Got g = get_next(s.get, s.subject, 1, Clock::now() + timeout, oldest, nullptr);
+  if (g == Got::failed) return;
+  if (g == Got::none) {
     s.sweep_seq = 0;
     return;
   }
@@ -712,8 +787,12 @@ void ClusterGroups::sweep(State& s, Clock::time_point deadline) {
     return;
   }
   if (Clock::now() - s.sweep_since < sweep_every) return;
-  lock.unlock();
-  delete_read(s, oldest, deadline);
+  std::uint64_t first = 0;
+  std::vector<std::byte> owner;
+  if (get_next(s.claims_get, s.claim_prefix + std::to_string(oldest), 1, Clock::now() + timeout, first, &owner) !=
+      Got::found)
+    return;  // unclaimed (waiting for a reader), or not known now
+  if (!delete_read(s, oldest, Clock::now() + timeout)) keep_pending(s, oldest);
 }
 
 // Empty: no message from next_seq on (those below were handed to reads

@@ -21,7 +21,12 @@
 //  - read: take the oldest message no read claimed: append a claim of it
 //    (a token of this read), read the message's first claim back, answer
 //    with its bytes if that claim is ours; 0 when no message is left
-//    anywhere.  The winner deletes the message before answering.  No
+//    anywhere; EINTR, nothing taken, if the caller was interrupted before
+//    the read began.  The winner deletes the message before answering; a
+//    delete that fails is retried by the upkeep thread (every second, own
+//    deadline) until it succeeds, and every second every bound group's
+//    oldest message, claimed and still there 2 s later, is deleted (its
+//    reader died).  No
 //    JetStream consumer (nats-server 2.9's lose their state when their
 //    leader dies).  The argument is at read_job in the .cpp.
 //  - AWAKE, SET_SEND_DELAY, REVOKE, FLUSH, SET_PARAMS: done here and
@@ -37,7 +42,8 @@
 //    after at most `timeout_ms`; the client library reconnects by itself;
 //    each change (connected, disconnected, reconnected) is logged once.
 // Thread safety: every member may be called from any thread.  NATS calls
-// run on the WorkPool's threads or the mover, never on the caller's.
+// run on the WorkPool's threads, the mover or the upkeep thread, never on
+// the caller's.
 #pragma once
 
 #include <atomic>
@@ -85,6 +91,9 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   void stop();
 
   bool connected() const noexcept { return connected_.load(); }
+  // Tests only: while on, every delete of a read message fails as if the
+  // stream's leader did not answer (the background retry is tested).
+  void fail_deletes_for_testing(bool on) noexcept { fail_deletes_.store(on); }
 
   void open(Group& g, Reply reply, const fuse_file_info& fi) override;
   void read(Group& g, Reply reply, std::size_t size) override;
@@ -130,8 +139,11 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   static Got parse_get(__natsMsg* answer, std::uint64_t& seq, std::vector<std::byte>* data);
   bool delete_and_look_ahead(State& s, std::uint64_t seq, Clock::time_point deadline);
   Claim claim(State& s, std::uint64_t seq, const std::string& token, Clock::time_point deadline);
-  void delete_read(State& s, std::uint64_t seq, Clock::time_point deadline);
-  void sweep(State& s, Clock::time_point deadline);
+  bool delete_read(State& s, std::uint64_t seq, Clock::time_point deadline);
+  void keep_pending(State& s, std::uint64_t seq);
+  void sweep(State& s, Clock::duration timeout);
+  void upkeep_loop();
+  void upkeep_once();
   void post(Reply reply, std::move_only_function<void(unsigned, Reply&)> job);
   // held: to the held subject (a delayed message's copy); *seq: its stream
   // sequence.
@@ -188,6 +200,8 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   std::condition_variable hosts_cv_;
   std::map<std::uint64_t, Clock::time_point> hosts_;  // other hosts, last heartbeat
   std::thread heartbeat_;
+  std::thread upkeep_;  // pending deletes, sweeps (upkeep_loop)
+  std::atomic<bool> fail_deletes_{false};  // fail_deletes_for_testing
 };
 
 }  // namespace synchmess

@@ -421,6 +421,51 @@ TEST_F(ClusterGroupsTest, TheFirstClaimDecidesAndADeadReadersMessageIsSwept) {
   natsConnection_Destroy(nc);
 }
 
+// A won read whose delete fails still answers; the message is deleted
+// later by the upkeep thread, with no other read (else, once its claims
+// expired, it would be read again).
+TEST_F(ClusterGroupsTest, AReadMessageWhoseDeleteFailedIsDeletedWithoutAnotherRead) {
+  const unsigned d = 5;
+  EXPECT_EQ(write(*a_, d, "once").value, 4);
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, server_.url().c_str()), NATS_OK);
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  auto stored = [&] {
+    jsStreamInfo* si = nullptr;
+    std::uint64_t n = ~0ull;
+    if (js_GetStreamInfo(&si, js, "smtest_g5", nullptr, nullptr) == NATS_OK) {
+      n = si->State.Msgs;
+      jsStreamInfo_Destroy(si);
+    }
+    return n;
+  };
+  a_->cluster.fail_deletes_for_testing(true);
+  b_->cluster.fail_deletes_for_testing(true);
+  EXPECT_EQ(read(*b_, d), "once");
+  EXPECT_EQ(stored(), 1u);  // its delete failed
+  a_->cluster.fail_deletes_for_testing(false);
+  b_->cluster.fail_deletes_for_testing(false);
+  for (int i = 0; i < 300 && stored() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(stored(), 0u);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+}
+
+// A read whose caller was interrupted before it ran takes nothing: EINTR,
+// and the message is the next reader's.
+TEST_F(ClusterGroupsTest, AnInterruptedReadTakesNothing) {
+  const unsigned d = 6;
+  EXPECT_EQ(write(*a_, d, "kept").value, 4);
+  std::uintptr_t id = ++next_;
+  Reply r = replies_.make(id);
+  replies_.interrupt(id);
+  b_->cluster.read(b_->group(d), std::move(r), 4096);
+  ASSERT_TRUE(replies_.wait_answered(id));
+  EXPECT_EQ(replies_.answer_to(id)->value, EINTR);
+  EXPECT_EQ(read(*b_, d), "kept");
+}
+
 TEST(ClusterGroupsNoServer, RequestsFailEioWithinTheDeadline) {
   boost::asio::io_context io;
   Limits limits;

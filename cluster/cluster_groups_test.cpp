@@ -411,7 +411,10 @@ TEST_F(ClusterGroupsTest, TheFirstClaimDecidesAndADeadReadersMessageIsSwept) {
     }
     return n;
   };
-  EXPECT_EQ(stored(), 1u);  // the dead reader's
+  // The winner deleted "free"; the dead reader's message is left to the
+  // upkeep's sweep, which may already have run on a slow machine (it is due
+  // 2 s after the sweep first saw it): at most that one.
+  EXPECT_LE(stored(), 1u);
   for (int i = 0; i < 100 && stored() != 0; ++i) {
     EXPECT_EQ(read(*b_, d), "");
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -137,6 +137,22 @@ static atomic_int fd_high; /* highest fd ever given an entry, + 1 */
 static _Atomic(struct fast_map *) group_maps[GROUP_SLOTS];
 static _Atomic uint32_t my_pid;  /* 0 in another pid namespace than the daemon's */
 static _Atomic int pid_foreign;   /* a hand-out showed another pid namespace (kept across fork) */
+/* The pid namespace (nsfs device and inode) a hand-out showed to be the
+ * daemon's; 0: none seen yet.  A fork child outside it (the parent called
+ * unshare(CLONE_NEWPID)) names nobody either. */
+static _Atomic uint64_t daemon_ns_dev, daemon_ns_ino;
+
+/* This process's pid namespace; 0 when /proc does not say. */
+static int pid_ns(uint64_t *dev, uint64_t *ino)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/pid", &st) != 0)
+		return 0;
+	*dev = (uint64_t)st.st_dev;
+	*ino = (uint64_t)st.st_ino;
+	return 1;
+}
 static int log_enabled; /* SYNCHMESS_FAST_LOG=1, read once at load */
 
 /* ---- the real functions ------------------------------------------------- */
@@ -313,6 +329,11 @@ EXPORT sighandler_t signal(int sig, sighandler_t handler)
 
 static void after_fork_child(void)
 {
+	uint64_t dev, ino, want = atomic_load(&daemon_ns_ino);
+
+	if (!atomic_load(&pid_foreign) && want != 0 && pid_ns(&dev, &ino) &&
+	    (ino != want || dev != atomic_load(&daemon_ns_dev)))
+		atomic_store(&pid_foreign, 1);
 	atomic_store(&my_pid, atomic_load(&pid_foreign) ? 0 : (uint32_t)getpid());
 }
 
@@ -1024,9 +1045,14 @@ void synchmess_fast_note_daemon_pid(uint32_t seen)
 	 * the daemon's sweep, which would give our records up as a dead
 	 * process's after 200 ms.  Name nobody: the sweep then waits its live
 	 * bound.  0: a daemon that does not say. */
+	uint64_t dev, ino;
+
 	if (seen != 0 && seen != (uint32_t)getpid()) {
 		atomic_store(&pid_foreign, 1);
 		atomic_store(&my_pid, 0);
+	} else if (seen != 0 && atomic_load(&daemon_ns_ino) == 0 && pid_ns(&dev, &ino)) {
+		atomic_store(&daemon_ns_dev, dev);
+		atomic_store(&daemon_ns_ino, ino);
 	}
 }
 

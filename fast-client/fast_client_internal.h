@@ -14,7 +14,9 @@
  * synchmess_fast_note_daemon_pid(seen) is what the library does with the
  * pid a hand-out reply says the daemon sees: when it is not 0 and differs
  * from getpid() (another pid namespace), the process and its later forks
- * name pid 0 (nobody) in their ring records.
+ * name pid 0 (nobody) in their ring records; when it equals getpid(), the
+ * process's pid namespace is noted as the daemon's, and a fork child in
+ * another one (after unshare(CLONE_NEWPID)) names pid 0 too.
  *
  * Thread safety: as the library's (any thread, any time).
  */

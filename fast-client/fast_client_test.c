@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -339,6 +340,39 @@ static void test_pid_namespace(void)
 	}
 	EXPECT(child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	       "the pid namespace checks (their FAIL lines above)");
+
+	/* A process in the daemon's namespace that moves its children into a
+	 * new one (unshare(CLONE_NEWPID), root only): the fork child never
+	 * gets a hand-out of its own, its inherited mappings name nobody. */
+	child = fork();
+	if (child == 0) {
+		struct group e, f;
+
+		make_group(&e, 9);
+		make_group(&f, 10);
+		synchmess_fast_note_daemon_pid((uint32_t)getpid());
+		grandchild = fork();
+		if (grandchild == 0)
+			_exit(write(e.dev, "same", 4) == 4 ? 0 : 1);
+		EXPECT(grandchild > 0 && waitpid(grandchild, &status, 0) == grandchild && status == 0, "fork wrote");
+		EXPECT(first_record_pid(&e) == grandchild, "a fork in the same namespace: pid %d, child %d",
+		       (int)first_record_pid(&e), (int)grandchild);
+		if (unshare(CLONE_NEWPID) != 0) {
+			printf("fast_client_test: unshare(CLONE_NEWPID): %s; the new-namespace fork is not checked\n",
+			       strerror(errno));
+			fflush(stdout);
+			_exit(failures ? 1 : 0);
+		}
+		grandchild = fork();
+		if (grandchild == 0)
+			_exit(write(f.dev, "moved", 5) == 5 ? 0 : 1);
+		EXPECT(grandchild > 0 && waitpid(grandchild, &status, 0) == grandchild && status == 0, "fork wrote");
+		EXPECT(first_record_pid(&f) == 0, "a fork in a new pid namespace: pid %d", (int)first_record_pid(&f));
+		fflush(stdout);
+		_exit(failures ? 1 : 0);
+	}
+	EXPECT(child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	       "the unshare checks (their FAIL lines above)");
 }
 
 static struct group *sig_group;

@@ -86,14 +86,13 @@ static inline struct seg_header* hdr(const struct shm_ring* r) { return (struct 
 static inline uint64_t ld(const uint64_t* p) { return __atomic_load_n(p, SEQ); }
 static inline void st(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, SEQ); }
 /* A release store (a plain store on x86, where st is an xchg).  Used only
- * for word1 and the zeroing of a freed record: no other thread's decision
+ * for a reader's or freer's word1 and the zeroing of a freed record (a
+ * writer's word1 is st: see write_impl): no other thread's decision
  * depends on such a store being ordered before a later LOAD of this thread
  * (no Dekker pattern); what a later reader of the record needs is that the
  * store is visible before the CAS that publishes the next step (claim,
  * head, release, free), and every CAS here is a full barrier. */
 static inline void st_rel(uint64_t* p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-/* Asks for a line in exclusive state ahead of a load then a CAS on it
- * (one coherence transaction instead of a shared fetch then an upgrade). */
 static inline int cas(uint64_t* p, uint64_t expected, uint64_t desired) {
   return __atomic_compare_exchange_n(p, &expected, desired, 0, SEQ, SEQ);
 }
@@ -391,9 +390,13 @@ static enum shm_ring_status write_impl(const struct shm_ring* r, const void* dat
     }
     if (!cas(&s->tail, t, (add(r, v.t, size) << SIZE_BITS) | size)) continue;
     uint64_t* w0 = word(r, v.t);
-    /* Release: the word0 CAS right after orders it before the record can
-     * be seen; the sweep reads it only once word0 stayed unset a while. */
-    st_rel(w0 + 1, (uint64_t)len | W1_WRITER | ((uint64_t)pid << 32));
+    /* Sequentially consistent, not release: this store then our load of
+     * word0 against the sweep's CAS of word0 to DEAD then its load of word1
+     * (release_dead_charge) is a Dekker pattern.  A release store could
+     * pass our load (x86's store buffer): we would see word0 unset, the
+     * sweep word1 still 0, so it would release no charge while our CAS
+     * fails and we drop ours: one message's charge leaked. */
+    st(w0 + 1, (uint64_t)len | W1_WRITER | ((uint64_t)pid << 32));
     uint64_t w = ld(w0);
     if (tagged(w, v.t) || !cas(w0, w, mk(ST_RESERVED, size, v.t))) {
       charged = 0;  /* the sweep declared it dead and released the charge */

@@ -19,11 +19,17 @@ Result<void> DelayLine::set_delay(unsigned ms) {
   return {};
 }
 
+DelayLine::Clock::time_point DelayLine::due_for(Clock::time_point now, unsigned ms) {
+  auto exact = now + std::chrono::milliseconds(ms);
+  return Clock::time_point(
+      std::chrono::ceil<std::chrono::milliseconds>(exact.time_since_epoch()));
+}
+
 MessagePtr DelayLine::defer(MessagePtr m) {
   std::lock_guard lock(mu_);
   unsigned ms = delay_ms_.load(std::memory_order_relaxed);
   if (ms == 0 || stopped_) return m;
-  auto due = Clock::now() + std::chrono::milliseconds(ms);
+  auto due = due_for(Clock::now(), ms);
   pending_.push_back({due, std::move(m)});
   // A flush or revoke may have left the timer armed for a later deadline
   // than this one (the delay changed since): bring it forward.

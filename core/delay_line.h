@@ -59,6 +59,12 @@ class DelayLine {
   // Queue m for delay_ms(); returns m untouched when the delay is 0, for
   // the caller to publish at once.
   MessagePtr defer(MessagePtr m);
+  // The deadline of a message deferred at `now` for `ms`: now + ms rounded
+  // up to the next whole millisecond of the steady clock (at most 1 ms
+  // late; the module's timers were jiffies, up to 4 ms).  Every line's
+  // deadlines fall on the same ticks, so the timers that expire together
+  // are served by one wake-up of the executor, not one per message.
+  static Clock::time_point due_for(Clock::time_point now, unsigned ms);
 
   std::size_t flush();   // messages published
   std::size_t revoke();  // messages destroyed

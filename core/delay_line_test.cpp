@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
 
+#include "core/delay_line.h"
 #include "core/group.h"
 #include "core/test_support.h"
 
@@ -38,6 +39,25 @@ class DelayTest : public ::testing::Test {
     io.stop();
   }
 };
+
+// Deadlines fall on whole milliseconds, never before the delay and less
+// than 1 ms after it, and do not decrease with the time of the defer: so
+// the timers of every group expiring in one millisecond fire together.
+TEST(DelayLineDue, RoundsUpToTheNextMillisecond) {
+  using std::chrono::milliseconds;
+  using std::chrono::nanoseconds;
+  const Clock::time_point base(std::chrono::seconds(1000));
+  for (long ns : {0L, 1L, 999'999L, 1'000'000L, 1'000'001L, 123'456'789L}) {
+    Clock::time_point now = base + nanoseconds(ns);
+    Clock::time_point due = DelayLine::due_for(now, 50);
+    EXPECT_GE(due, now + milliseconds(50)) << ns;
+    EXPECT_LT(due, now + milliseconds(51)) << ns;
+    EXPECT_EQ(due.time_since_epoch() % milliseconds(1), nanoseconds(0)) << ns;
+  }
+  EXPECT_EQ(DelayLine::due_for(base + nanoseconds(1), 7), DelayLine::due_for(base + nanoseconds(999'999), 7));
+  EXPECT_LE(DelayLine::due_for(base + nanoseconds(999'999), 7), DelayLine::due_for(base + nanoseconds(1'000'001), 7));
+  EXPECT_EQ(DelayLine::due_for(base, 0), base);
+}
 
 // No assertion here depends on how fast anything runs: the message is
 // sampled until it shows up (at most 10 s), and every sample that sees it

@@ -124,6 +124,29 @@ struct Host {
 
 class ClusterGroupsTest : public ::testing::Test {
  protected:
+  // A JetStream connection of the test's own, to look at the streams.
+  struct Inspector {
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    ~Inspector() {
+      if (js != nullptr) jsCtx_Destroy(js);
+      if (nc != nullptr) natsConnection_Destroy(nc);
+    }
+    // The messages `stream` holds (~0 when the server does not say).
+    std::uint64_t messages(const char* stream) const {
+      jsStreamInfo* si = nullptr;
+      std::uint64_t n = ~0ull;
+      if (js_GetStreamInfo(&si, js, stream, nullptr, nullptr) == NATS_OK) {
+        n = si->State.Msgs;
+        jsStreamInfo_Destroy(si);
+      }
+      return n;
+    }
+  };
+  void connect(Inspector& in) {
+    ASSERT_EQ(natsConnection_ConnectTo(&in.nc, server_.url().c_str()), NATS_OK);
+    ASSERT_EQ(natsConnection_JetStream(&in.js, in.nc, nullptr), NATS_OK);
+  }
   void SetUp() override {
     if (!server_.available()) GTEST_SKIP() << "nats-server is not installed";
     a_ = std::make_unique<Host>(server_.url());
@@ -394,23 +417,13 @@ TEST_F(ClusterGroupsTest, TheFirstClaimDecidesAndADeadReadersMessageIsSwept) {
   const unsigned d = 4;
   EXPECT_EQ(write(*a_, d, "taken").value, 5);  // sequence 1 of a new stream
   EXPECT_EQ(write(*a_, d, "free").value, 4);   // 2
-  natsConnection* nc = nullptr;
-  jsCtx* js = nullptr;
-  ASSERT_EQ(natsConnection_ConnectTo(&nc, server_.url().c_str()), NATS_OK);
-  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
-  ASSERT_EQ(js_Publish(nullptr, js, "smtest.claim.4.1", "a-dead-reader", 13, nullptr, nullptr), NATS_OK);
+  Inspector in;
+  ASSERT_NO_FATAL_FAILURE(connect(in));
+  ASSERT_EQ(js_Publish(nullptr, in.js, "smtest.claim.4.1", "a-dead-reader", 13, nullptr, nullptr), NATS_OK);
   EXPECT_EQ(read(*b_, d), "free");
   EXPECT_EQ(read(*a_, d), "");
   EXPECT_FALSE(b_->cluster.readable(b_->group(d)));
-  auto stored = [&] {
-    jsStreamInfo* si = nullptr;
-    std::uint64_t n = ~0ull;
-    if (js_GetStreamInfo(&si, js, "smtest_g4", nullptr, nullptr) == NATS_OK) {
-      n = si->State.Msgs;
-      jsStreamInfo_Destroy(si);
-    }
-    return n;
-  };
+  auto stored = [&] { return in.messages("smtest_g4"); };
   // The winner deleted "free"; the dead reader's message is left to the
   // upkeep's sweep, which may already have run on a slow machine (it is due
   // 2 s after the sweep first saw it): at most that one.
@@ -420,8 +433,6 @@ TEST_F(ClusterGroupsTest, TheFirstClaimDecidesAndADeadReadersMessageIsSwept) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(stored(), 0u);
-  jsCtx_Destroy(js);
-  natsConnection_Destroy(nc);
 }
 
 // A won read whose delete fails still answers; the message is deleted
@@ -430,19 +441,9 @@ TEST_F(ClusterGroupsTest, TheFirstClaimDecidesAndADeadReadersMessageIsSwept) {
 TEST_F(ClusterGroupsTest, AReadMessageWhoseDeleteFailedIsDeletedWithoutAnotherRead) {
   const unsigned d = 5;
   EXPECT_EQ(write(*a_, d, "once").value, 4);
-  natsConnection* nc = nullptr;
-  jsCtx* js = nullptr;
-  ASSERT_EQ(natsConnection_ConnectTo(&nc, server_.url().c_str()), NATS_OK);
-  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
-  auto stored = [&] {
-    jsStreamInfo* si = nullptr;
-    std::uint64_t n = ~0ull;
-    if (js_GetStreamInfo(&si, js, "smtest_g5", nullptr, nullptr) == NATS_OK) {
-      n = si->State.Msgs;
-      jsStreamInfo_Destroy(si);
-    }
-    return n;
-  };
+  Inspector in;
+  ASSERT_NO_FATAL_FAILURE(connect(in));
+  auto stored = [&] { return in.messages("smtest_g5"); };
   a_->cluster.fail_deletes_for_testing(true);
   b_->cluster.fail_deletes_for_testing(true);
   EXPECT_EQ(read(*b_, d), "once");
@@ -451,8 +452,6 @@ TEST_F(ClusterGroupsTest, AReadMessageWhoseDeleteFailedIsDeletedWithoutAnotherRe
   b_->cluster.fail_deletes_for_testing(false);
   for (int i = 0; i < 300 && stored() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(stored(), 0u);
-  jsCtx_Destroy(js);
-  natsConnection_Destroy(nc);
 }
 
 // A read whose caller was interrupted before it ran takes nothing: EINTR,

@@ -66,6 +66,32 @@ class GroupRequestsTest : public ::testing::Test {
     fi.fh = fh;
     return fi;
   }
+  // The group's segment mapped as a client maps it (unmapped at the end).
+  struct Mapped {
+    void* mem = MAP_FAILED;
+    std::size_t bytes = 0;
+    shm_ring ring{};
+    ~Mapped() {
+      if (mem != MAP_FAILED) ::munmap(mem, bytes);
+    }
+  };
+  void map_ring(Mapped& m) {
+    auto seg = group.fast_segment().value();
+    m.bytes = seg.bytes;
+    m.mem = ::mmap(nullptr, seg.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, seg.fd, 0);
+    ASSERT_NE(m.mem, MAP_FAILED);
+    ASSERT_EQ(shm_ring_attach(&m.ring, m.mem, seg.bytes), 0);
+  }
+  // The sweep declares the stuck writer (named in word1, gone) dead.
+  void repair(Mapped& m) {
+    shm_ring_sweep_state sw{};
+    unsigned fixed = 0;
+    auto never = [](std::uint32_t, void*) { return 0; };
+    ASSERT_EQ(shm_ring_sweep(&m.ring, &sw, 0, 10, 0, never, nullptr, &fixed), SHM_RING_OK);
+    ASSERT_EQ(shm_ring_sweep(&m.ring, &sw, 10, 10, 0, never, nullptr, &fixed), SHM_RING_OK);
+    ASSERT_EQ(fixed, 1u);
+  }
+
   bool answered(std::uintptr_t id, Kind kind, long value) {
     auto a = replies.answer_to(id);
     return a && a->kind == kind && a->value == value;
@@ -402,12 +428,9 @@ TEST_F(GroupRequestsTest, FastTicketAndKick) {
 // normal result once the reservation is repaired; over the per-group cap it
 // fails ENOMEM at once (nothing queued); shutdown answers the rest ENOMEM.
 TEST_F(GroupRequestsTest, WriteBehindAStuckReservationIsParkedUntilTheRepair) {
-  auto seg = group.fast_segment().value();
-  void* mem = ::mmap(nullptr, seg.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, seg.fd, 0);
-  ASSERT_NE(mem, MAP_FAILED);
-  shm_ring ring{};
-  ASSERT_EQ(shm_ring_attach(&ring, mem, seg.bytes), 0);
-  ASSERT_EQ(shm_ring_test_write_until(&ring, "lost", 4, 4242, SHM_RING_STOP_WORD0), 0);
+  Mapped m;
+  ASSERT_NO_FATAL_FAILURE(map_ring(m));
+  ASSERT_EQ(shm_ring_test_write_until(&m.ring, "lost", 4, 4242, SHM_RING_STOP_WORD0), 0);
 
   groups.write(group, replies.make(1), bytes("parked"));
   EXPECT_FALSE(replies.answer_to(1)) << "failed or answered at once";
@@ -422,13 +445,7 @@ TEST_F(GroupRequestsTest, WriteBehindAStuckReservationIsParkedUntilTheRepair) {
   groups.write(group, replies.make(2), bytes("over"));
   EXPECT_TRUE(answered(2, Kind::error, ENOMEM)) << "over the cap";
 
-  // The sweep declares the writer (named in word1, gone) dead.
-  shm_ring_sweep_state sw{};
-  unsigned fixed = 0;
-  auto never = [](std::uint32_t, void*) { return 0; };
-  ASSERT_EQ(shm_ring_sweep(&ring, &sw, 0, 10, 0, never, nullptr, &fixed), SHM_RING_OK);
-  ASSERT_EQ(shm_ring_sweep(&ring, &sw, 10, 10, 0, never, nullptr, &fixed), SHM_RING_OK);
-  ASSERT_EQ(fixed, 1u);
+  ASSERT_NO_FATAL_FAILURE(repair(m));
   io.restart();
   for (int i = 0; i < 200 && groups.parked_writes() > 0; ++i) io.run_for(GroupRequests::park_retry);
   EXPECT_TRUE(answered(1, Kind::written, 6)) << "the parked write did not get its normal result";
@@ -441,26 +458,22 @@ TEST_F(GroupRequestsTest, WriteBehindAStuckReservationIsParkedUntilTheRepair) {
   // Busy again, then shutdown: the parked write gets ENOMEM.
   while (group.receive()) {
   }
-  ASSERT_EQ(shm_ring_test_write_until(&ring, "lost", 4, 4242, SHM_RING_STOP_WORD0), 0);
+  ASSERT_EQ(shm_ring_test_write_until(&m.ring, "lost", 4, 4242, SHM_RING_STOP_WORD0), 0);
   groups.write(group, replies.make(4), bytes("stopping"));
   EXPECT_FALSE(replies.answer_to(4));
   groups.shutdown();
   EXPECT_TRUE(answered(4, Kind::error, ENOMEM));
   groups.write(group, replies.make(5), bytes("after"));
   EXPECT_TRUE(answered(5, Kind::error, ENOMEM)) << "parked after shutdown";
-  ::munmap(mem, seg.bytes);
 }
 
 // A parked write whose caller gets a signal (or is killed: the kernel then
 // waits for the answer) is answered EINTR within a retry or two, and its
 // message is not queued; the other parked write keeps waiting.
 TEST_F(GroupRequestsTest, InterruptedParkedWriteFailsEintrAndQueuesNothing) {
-  auto seg = group.fast_segment().value();
-  void* mem = ::mmap(nullptr, seg.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, seg.fd, 0);
-  ASSERT_NE(mem, MAP_FAILED);
-  shm_ring ring{};
-  ASSERT_EQ(shm_ring_attach(&ring, mem, seg.bytes), 0);
-  ASSERT_EQ(shm_ring_test_write_until(&ring, "lost", 4, 4242, SHM_RING_STOP_WORD0), 0);
+  Mapped m;
+  ASSERT_NO_FATAL_FAILURE(map_ring(m));
+  ASSERT_EQ(shm_ring_test_write_until(&m.ring, "lost", 4, 4242, SHM_RING_STOP_WORD0), 0);
 
   groups.write(group, replies.make(1), bytes("signalled"));
   groups.write(group, replies.make(2), bytes("waits"));
@@ -473,11 +486,7 @@ TEST_F(GroupRequestsTest, InterruptedParkedWriteFailsEintrAndQueuesNothing) {
   EXPECT_EQ(groups.parked_writes(), 1u);
 
   // The repair: only the write that was not interrupted is queued.
-  shm_ring_sweep_state sw{};
-  unsigned fixed = 0;
-  auto never = [](std::uint32_t, void*) { return 0; };
-  ASSERT_EQ(shm_ring_sweep(&ring, &sw, 0, 10, 0, never, nullptr, &fixed), SHM_RING_OK);
-  ASSERT_EQ(shm_ring_sweep(&ring, &sw, 10, 10, 0, never, nullptr, &fixed), SHM_RING_OK);
+  ASSERT_NO_FATAL_FAILURE(repair(m));
   io.restart();
   for (int i = 0; i < 200 && groups.parked_writes() > 0; ++i) io.run_for(GroupRequests::park_retry);
   EXPECT_TRUE(answered(2, Kind::written, 5));
@@ -488,7 +497,6 @@ TEST_F(GroupRequestsTest, InterruptedParkedWriteFailsEintrAndQueuesNothing) {
   groups.read(group, replies.make(4), 100);
   EXPECT_TRUE(answered(4, Kind::data, 0)) << "the interrupted write's message was queued";
   EXPECT_EQ(replies.violations(), 0);
-  ::munmap(mem, seg.bytes);
 }
 
 }  // namespace

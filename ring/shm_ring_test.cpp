@@ -456,18 +456,25 @@ TEST(ShmRing, ReaderKilledWhileCopyingFreesItsRecordAfterTheSweep) {
 // gives such a record up only after the live bound, even if the pid it
 // finds in word1 is gone.  (Giving it up after one stall bound let the ring
 // reuse the record under the slow process: a garbled or lost message.)
-TEST(ShmRing, ARecordWhoseWord1NamesNobodyWaitsTheLiveBound) {
-  const std::uint64_t stall = 200, live = SHM_RING_LIVE_STALLS * stall;
+// Sweeps (every pid gone) at 0 and at the live bound - 1: nothing given
+// up; then at the live bound: one record.
+void expect_given_up_at_the_live_bound(const Segment& seg, std::uint64_t stall, const char* what) {
+  const std::uint64_t live = SHM_RING_LIVE_STALLS * stall;
+  struct shm_ring_sweep_state sw{};
   unsigned fixed = 0;
+  EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 0, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
+  EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live - 1, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
+  EXPECT_EQ(fixed, 0u) << what;
+  EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
+  EXPECT_EQ(fixed, 1u);
+}
+
+TEST(ShmRing, ARecordWhoseWord1NamesNobodyWaitsTheLiveBound) {
+  const std::uint64_t stall = 200;
   {  // A writer between its tail CAS and word1.
     Segment seg(1 << 20);
     ASSERT_EQ(shm_ring_test_write_until(seg.ring(), "slow", 4, 4242, SHM_RING_STOP_WORD1), 0);
-    struct shm_ring_sweep_state sw{};
-    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 0, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
-    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live - 1, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
-    EXPECT_EQ(fixed, 0u) << "a writer that has not named itself was given up before the live bound";
-    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
-    EXPECT_EQ(fixed, 1u);
+    expect_given_up_at_the_live_bound(seg, stall, "a writer that has not named itself was given up before the live bound");
     EXPECT_EQ(seg.write("after"), SHM_RING_OK);
     EXPECT_EQ(seg.read(), "after");
   }
@@ -475,22 +482,12 @@ TEST(ShmRing, ARecordWhoseWord1NamesNobodyWaitsTheLiveBound) {
     Segment seg(4096);
     ASSERT_EQ(seg.write("claimed"), SHM_RING_OK);
     ASSERT_EQ(shm_ring_test_claim_unnamed(seg.ring()), 0);
-    struct shm_ring_sweep_state sw{};
-    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 0, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
-    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live - 1, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
-    EXPECT_EQ(fixed, 0u) << "a claim was given up because its writer is gone";
-    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
-    EXPECT_EQ(fixed, 1u);
+    expect_given_up_at_the_live_bound(seg, stall, "a claim was given up because its writer is gone");
   }
   {  // A freer before naming itself (word1 names the reader, gone).
     Segment seg(4096);
     ASSERT_NO_FATAL_FAILURE(half_freed(seg, false));
-    struct shm_ring_sweep_state sw{};
-    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, 0, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
-    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live - 1, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
-    EXPECT_EQ(fixed, 0u) << "a record being freed was taken over because its reader is gone";
-    EXPECT_EQ(shm_ring_sweep(seg.ring(), &sw, live, stall, 0, never_alive, nullptr, &fixed), SHM_RING_OK);
-    EXPECT_EQ(fixed, 1u);
+    expect_given_up_at_the_live_bound(seg, stall, "a record being freed was taken over because its reader is gone");
   }
 }
 

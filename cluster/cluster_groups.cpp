@@ -144,19 +144,7 @@ ClusterGroups::ClusterGroups(ClusterOptions options, Limits& limits, GroupListen
 
 ClusterGroups::~ClusterGroups() { stop(); }
 
-namespace {
-// ClusterGroups that started in this process: the last one to stop closes
-// the NATS library (its threads are the process's, shared by every
-// connection; closing it under another instance's connections would wait
-// for them until the timeout).
-std::atomic<int> library_users{0};
-}  // namespace
-
 Result<void> ClusterGroups::start(Registry& registry, std::string& error) {
-  if (!uses_library_) {
-    uses_library_ = true;
-    library_users.fetch_add(1);
-  }
   registry_ = &registry;
   max_groups_ = registry.max_groups();
   states_ = std::make_unique<std::atomic<State*>[]>(max_groups_ + 1);
@@ -274,9 +262,8 @@ void ClusterGroups::stop() {
   js_ = nullptr;
   if (states_)
     for (unsigned d = 0; d <= max_groups_; ++d) delete states_[d].exchange(nullptr);
-  // The library's own threads (delivery, timers) end here, with the last
-  // instance that used it.
-  if (uses_library_ && library_users.fetch_sub(1) == 1) nats_CloseAndWait(static_cast<int64_t>(options_.timeout_ms));
+  // The library's own threads (delivery, timers) end here.
+  nats_CloseAndWait(static_cast<int64_t>(options_.timeout_ms));
 }
 
 void ClusterGroups::connection_changed(bool up, const char* what) noexcept {

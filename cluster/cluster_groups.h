@@ -181,7 +181,6 @@ class ClusterGroups final : public GroupBackend, public GroupListener {
   __natsSubscription* host_sub_ = nullptr;
   std::atomic<bool> connected_{false};
   std::atomic<bool> stopping_{false};
-  bool uses_library_ = false;  // counted in library_users (start() ran)
 
   std::mutex states_mu_;  // creation of states_ entries
   std::unique_ptr<std::atomic<State*>[]> states_;

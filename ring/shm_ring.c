@@ -749,11 +749,8 @@ enum shm_ring_status shm_ring_sweep(const struct shm_ring* r, struct shm_ring_sw
     }
   }
 
-  /* An idle empty ring whose counter disagrees: a writer killed (or
-   * stopped) between its charge and its reservation.  A charge names no
-   * process, so only the live bound tells a dead writer from a stopped
-   * one; resetting sooner would let a resumed writer's message in
-   * uncharged (one message over the limit until the next reset). */
+  /* An idle empty ring whose counter disagrees: a writer killed between
+   * its charge and its reservation. */
   uint64_t stored = ld(&h->stored);
   if (v.h == v.t && v.f == v.h && stored != outside) {
     if (!s->empty_seen || s->empty_tail != v.t || s->empty_stored != stored) {
@@ -761,7 +758,7 @@ enum shm_ring_status shm_ring_sweep(const struct shm_ring* r, struct shm_ring_sw
       s->empty_tail = v.t;
       s->empty_stored = stored;
       s->empty_since = now_ms;
-    } else if (now_ms - s->empty_since >= SHM_RING_LIVE_STALLS * stall_ms && ld(&h->head) == v.t &&
+    } else if (now_ms - s->empty_since >= stall_ms && ld(&h->head) == v.t &&
                (ld(&h->tail) >> SIZE_BITS) == v.t && cas(&h->stored, stored, outside)) {
       ++*repaired;
       s->empty_seen = 0;

@@ -41,10 +41,7 @@
  *     any case; a claimed record never released becomes RELEASED likewise
  *     (word1 naming its reader); a half-freed record is freed likewise
  *     (word1 naming its freer); a storage counter that disagrees with an
- *     idle empty ring for the live bound is reset (a charge names no
- *     process: a writer stopped between its charge and its reservation
- *     must not find its charge gone, or the limit would admit one message
- *     too many).  Each process names itself in word1 right
+ *     idle empty ring is reset.  Each process names itself in word1 right
  *     after the CAS that made the record its own: in the instruction or two
  *     between, word1 names someone else or nobody, so the sweep waits the
  *     live bound (a slow process there would otherwise write into a record
